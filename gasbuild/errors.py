@@ -1,0 +1,136 @@
+"""One exception tree for everything gasbuild reports to a user.
+
+The class decides the exit code and whether a caller may retry; the message is one line that
+names the file, the place in it (``file:line:col`` when known), what was wrong and how to fix it::
+
+    GasbuildError                  exit 1   base: reported as one line, never as a traceback
+    ├── UserError                  exit 2   bad input the user can fix
+    │   ├── ManifestError                   gas.toml or model_config.yaml: key path, line, column
+    │   ├── SourceError                     an input that is missing, unreadable or fails its pin
+    │   └── UsageError                      command-line arguments that do not fit together
+    ├── CheckFailed                exit 1   a submission has error findings (``gasbuild check``)
+    ├── BuildError                 exit 1   a stage failed for a reason that is not the input's
+    ├── TransportError             exit 1   network faults; ``retryable`` says whether to try again
+    └── PublishError               exit 1   upload or chain refused; never retried as such
+
+Code that talks to a user (the CLI) catches ``GasbuildError`` and prints ``str(error)``; anything
+else escaping is a bug in gasbuild and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a problem is: a file and, when known, a 1-based line and column."""
+
+    file: str
+    line: int | None = None
+    col: int | None = None
+
+    def __str__(self) -> str:
+        parts = [self.file]
+        if self.line is not None:
+            parts.append(str(self.line))
+            if self.col is not None:
+                parts.append(str(self.col))
+        return ":".join(parts)
+
+
+def display_path(path: str | Path) -> str:
+    """A path as the user should read it: relative to the working directory when inside it."""
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(p)
+
+
+class GasbuildError(Exception):
+    """Base of every error gasbuild reports to a user as a single line."""
+
+    exit_code: int = 1
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        location: Location | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.location = location
+        self.more: list[GasbuildError] = []  # further problems found in the same pass
+
+    def __str__(self) -> str:
+        text = self.message
+        if self.location is not None:
+            text = f"{self.location}: {text}"
+        if self.hint:
+            text = f"{text} ({self.hint})"
+        return " ".join(text.split("\n"))
+
+
+class UserError(GasbuildError):
+    """Input the user can fix: exit code 2."""
+
+    exit_code = 2
+
+
+class ManifestError(UserError):
+    """A gas.toml (or emitted config) value is wrong; carries the dotted key path."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        key: str | None = None,
+        hint: str | None = None,
+        location: Location | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint, location=location)
+        self.key = key
+
+
+class SourceError(UserError):
+    """An input (weights, model.py, template) is missing, unreadable or does not match its pin."""
+
+
+class UsageError(UserError):
+    """Command-line arguments that do not fit together."""
+
+
+class CheckFailed(GasbuildError):
+    """A submission has error findings; the findings themselves were already reported."""
+
+
+class BuildError(GasbuildError):
+    """A build stage failed for a reason that lies outside the user's input."""
+
+
+class TransportError(GasbuildError):
+    """A network fault (timeout, reset, 5xx); ``retryable`` is true unless said otherwise."""
+
+    retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        retryable: bool = True,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+class PublishError(GasbuildError):
+    """The upload service or the chain refused a step; not retried."""

@@ -1,0 +1,565 @@
+"""gas.toml: its pydantic models, and loading with errors that name file, line, key and fix.
+
+The models are strict (no coercion: TOML is typed, so a string where a number belongs is a
+mistake worth reporting) and closed (an unknown key is an error with a "did you mean"). Rules
+that depend on the modality a model is declared under (``[models.video]`` needs frames, audio
+must be 16 kHz x 6 s) run after pydantic, on the whole manifest, with the same error format.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import difflib
+import re
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from gasbuild import _tomlpos
+from gasbuild.errors import Location, ManifestError, SourceError, display_path
+from gasbuild.submission import (
+    AUDIO_DURATION_SECONDS,
+    AUDIO_SAMPLE_RATE,
+    DEFAULT_NUM_FRAMES,
+    DEFAULT_RESIZE,
+    DEFAULT_WEIGHTS_FILE,
+    MAX_NUM_FRAMES,
+    MODALITIES,
+    NAME_PATTERN,
+    Format,
+    Modality,
+)
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+MANIFEST_NAME = "gas.toml"
+SHA256_PATTERN = r"^[0-9a-f]{64}$"
+WEIGHTS_FILE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*\.safetensors$"
+
+DtypeName = Literal["float32", "fp32", "float16", "fp16", "bfloat16", "bf16"]
+
+
+class _Section(BaseModel):
+    """Closed, strict, immutable: the shape every gas.toml table shares."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class WalletSection(_Section):
+    """The bittensor wallet that signs uploads and commitments (``[wallet]``)."""
+
+    name: str = Field("default", description="Wallet name under the wallets directory.")
+    hotkey: str = Field(
+        "default", description="Default hotkey; a model may name its own (`models.*.hotkey`)."
+    )
+    path: str | None = Field(None, description="Wallets directory (default ~/.bittensor/wallets).")
+
+
+class NetworkSection(_Section):
+    """Where submissions go (``[network]``)."""
+
+    netuid: int = Field(34, ge=0, le=65535, description="Subnet UID; 34 is GAS on finney.")
+    vertical: Literal["general", "human"] = Field(
+        "general", description="Competition vertical; `human` is not offered for audio."
+    )
+    chain_endpoint: str | None = Field(
+        None, description="Subtensor endpoint; default finney for netuid 34, else test."
+    )
+    upload_url: str | None = Field(
+        None, description="Upload API base URL (default https://upload.bitmind.ai/upload)."
+    )
+
+
+class BuildSection(_Section):
+    """Build settings (``[build]``)."""
+
+    out: str = Field("dist", description="Output directory for the zips, relative to gas.toml.")
+
+
+class SourceSpec(_Section):
+    """Where an input file comes from, with an optional digest pin."""
+
+    path: str = Field(description="Local path, relative to gas.toml.")
+    sha256: Annotated[str, Field(pattern=SHA256_PATTERN)] | None = Field(
+        None, description="Expected sha256 (64 lowercase hex); the build fails on a mismatch."
+    )
+    size: int | None = Field(None, ge=0, description="Expected size in bytes.")
+
+
+class ArchitectureSpec(_Section):
+    """Where model.py comes from."""
+
+    file: str = Field(description="Path of a model.py defining load_model(), relative to gas.toml.")
+
+
+class NormalizeSpec(_Section):
+    """Mean/std the model applies inside forward(); informational for the network."""
+
+    mean: list[float] = Field(min_length=3, max_length=3)
+    std: list[Annotated[float, Field(gt=0)]] = Field(min_length=3, max_length=3)
+
+
+class PreprocessingSpec(_Section):
+    """What the benchmark feeds the model; which keys apply depends on the modality."""
+
+    resize: list[Annotated[int, Field(gt=0, le=8192)]] | None = Field(
+        None, min_length=2, max_length=2, description="[H, W] for image/video (default 224x224)."
+    )
+    num_frames: int | None = Field(
+        None, ge=1, le=MAX_NUM_FRAMES, description="Frames per clip, video only (default 16)."
+    )
+    frame_rate: float | None = Field(None, gt=0, description="Video only, optional.")
+    normalize: NormalizeSpec | None = None
+    sample_rate: int | None = Field(None, description="Audio only; must be 16000.")
+    duration_seconds: float | None = Field(None, description="Audio only; must be 6.0.")
+
+
+class ModelSpec(_Section):
+    """One submission (``[models.image]``, ``[models.video]`` or ``[models.audio]``)."""
+
+    format: Format = Field("safetensors", description="`safetensors` (current) or `onnx` (legacy).")
+    name: Annotated[str, Field(pattern=NAME_PATTERN.pattern, max_length=128)] | None = Field(
+        None, description="Model name: letters, digits, '-' and '_' (default <modality>-detector)."
+    )
+    version: str = Field("1.0.0", min_length=1, max_length=64)
+    hotkey: str | None = Field(
+        None, description="Hotkey that pushes this model (one counted submission per hotkey)."
+    )
+    architecture: ArchitectureSpec | None = Field(
+        None, description="model.py source; required for safetensors."
+    )
+    weights: SourceSpec
+    weights_file: Annotated[str, Field(pattern=WEIGHTS_FILE_PATTERN)] = Field(
+        DEFAULT_WEIGHTS_FILE, description="Name of the weights file inside the zip."
+    )
+    num_classes: int = Field(
+        2, ge=1, le=3, description="1: P(AI) logit; 2: [real, synthetic]; 3: + semisynthetic."
+    )
+    dtype: DtypeName | None = Field(None, description="Cast of the weights (inputs never cast).")
+    preprocessing: PreprocessingSpec = PreprocessingSpec()
+    model: dict[str, Any] = Field(
+        default_factory=dict, description="Extra keyword arguments passed to load_model()."
+    )
+
+
+class ModelsSection(_Section):
+    """The submissions, one per modality."""
+
+    image: ModelSpec | None = None
+    video: ModelSpec | None = None
+    audio: ModelSpec | None = None
+
+
+class Manifest(_Section):
+    """A whole gas.toml."""
+
+    wallet: WalletSection = WalletSection()
+    network: NetworkSection = NetworkSection()
+    build: BuildSection = BuildSection()
+    models: ModelsSection
+
+    def declared(self) -> Iterator[tuple[Modality, ModelSpec]]:
+        """The declared models in the network's order: image, video, audio."""
+        for modality in MODALITIES:
+            spec = getattr(self.models, modality)
+            if spec is not None:
+                yield modality, spec
+
+
+# --------------------------------------------------------------------------------------------
+# Resolved view: defaults applied, paths absolute.
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """Preprocessing with the benchmark's defaults made explicit (what the zip will declare)."""
+
+    resize: tuple[int, int] | None = None
+    num_frames: int | None = None
+    frame_rate: float | None = None
+    normalize: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+    sample_rate: int | None = None
+    duration_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class ModelTarget:
+    """One model to build, resolved against the manifest's directory."""
+
+    modality: Modality
+    spec: ModelSpec
+    name: str
+    preprocessing: Preprocessing
+    weights_path: Path
+    architecture_path: Path | None
+    key: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", f"models.{self.modality}")
+
+
+@dataclass
+class Project:
+    """A loaded gas.toml: the validated manifest plus what error messages need."""
+
+    manifest: Manifest
+    path: Path
+    text: str
+    _positions: dict[_tomlpos.KeyPath, _tomlpos.Position] | None = None
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    @property
+    def out_dir(self) -> Path:
+        return self.root / self.manifest.build.out
+
+    def locate(self, key: str | _tomlpos.KeyPath) -> Location:
+        """``file:line:col`` of a dotted key (or its nearest written ancestor)."""
+        if self._positions is None:
+            self._positions = _tomlpos.key_positions(self.text)
+        path = tuple(key.split(".")) if isinstance(key, str) else key
+        found = _tomlpos.locate(self._positions, path)
+        file = display_path(self.path)
+        return Location(file) if found is None else Location(file, *found)
+
+    def error(self, key: str, message: str, hint: str | None = None) -> ManifestError:
+        return ManifestError(f"{key} {message}", key=key, hint=hint, location=self.locate(key))
+
+    def resolve(self, relative: str) -> Path:
+        return (self.root / Path(relative).expanduser()).resolve()
+
+    def targets(self, only: frozenset[Modality] | None = None) -> list[ModelTarget]:
+        """The models to build, in network order, restricted to ``only`` when given."""
+        targets = []
+        for modality, spec in self.manifest.declared():
+            if only is not None and modality not in only:
+                continue
+            arch = spec.architecture
+            targets.append(
+                ModelTarget(
+                    modality=modality,
+                    spec=spec,
+                    name=spec.name or f"{modality}-detector",
+                    preprocessing=resolve_preprocessing(modality, spec.preprocessing),
+                    weights_path=self.resolve(spec.weights.path),
+                    architecture_path=None if arch is None else self.resolve(arch.file),
+                )
+            )
+        return targets
+
+
+def resolve_preprocessing(modality: Modality, pre: PreprocessingSpec) -> Preprocessing:
+    """Apply the benchmark's defaults so the emitted config says exactly what will happen."""
+    normalize = None
+    if pre.normalize is not None:
+        normalize = (tuple(pre.normalize.mean), tuple(pre.normalize.std))
+    if modality == "audio":
+        return Preprocessing(
+            normalize=normalize,
+            sample_rate=AUDIO_SAMPLE_RATE,
+            duration_seconds=AUDIO_DURATION_SECONDS,
+        )
+    resize = (pre.resize[0], pre.resize[1]) if pre.resize else DEFAULT_RESIZE
+    if modality == "image":
+        return Preprocessing(resize=resize, normalize=normalize)
+    return Preprocessing(
+        resize=resize,
+        num_frames=pre.num_frames or DEFAULT_NUM_FRAMES,
+        frame_rate=pre.frame_rate,
+        normalize=normalize,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Loading.
+
+
+def find_manifest(directory: Path | None = None, file: Path | None = None) -> Path:
+    """The gas.toml to use: ``file`` (relative to ``directory``) or ``directory/gas.toml``."""
+    base = directory or Path.cwd()
+    path = base / file if file is not None else base / MANIFEST_NAME
+    if not path.is_file():
+        where = display_path(path)
+        hint = "run `gasbuild init` to write one, or pass -C DIR / -f FILE"
+        raise SourceError(f"{where}: no manifest found", hint=hint)
+    return path
+
+
+def load(path: Path) -> Project:
+    """Read, parse and validate a gas.toml. Raises ManifestError (exit 2) with file:line:col."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SourceError(f"{display_path(path)}: cannot read ({exc.strerror})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        location = Location(display_path(path), line)
+        raise ManifestError("is not valid UTF-8", location=location, hint="save it as UTF-8")
+    data = _parse_toml(text, path)
+    try:
+        manifest = Manifest.model_validate(data)
+    except ValidationError as exc:
+        project = Project(Manifest.model_construct(models=ModelsSection()), path, text)
+        raise _first_error([_convert(project, err) for err in exc.errors()]) from None
+    project = Project(manifest, path, text)
+    problems = list(_semantic_errors(project))
+    if problems:
+        raise _first_error(problems)
+    return project
+
+
+def _parse_toml(text: str, path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message, line, col = _split_toml_error(str(exc))
+        location = Location(display_path(path), line, col)
+        hint = "see gas.toml.example for the syntax"
+        raise ManifestError(f"invalid TOML: {message}", location=location, hint=hint) from None
+
+
+def _split_toml_error(text: str) -> tuple[str, int | None, int | None]:
+    """tomllib says ``Invalid value (at line 3, column 9)``; take the place out of the text."""
+    marker = " (at line "
+    if marker in text and text.endswith(")"):
+        message, _, rest = text.rpartition(marker)
+        line_text, _, col_text = rest[:-1].partition(", column ")
+        if line_text.isdigit() and col_text.isdigit():
+            return message, int(line_text), int(col_text)
+    if text.endswith("(at end of document)"):
+        return text.removesuffix(" (at end of document)"), None, None
+    return text, None, None
+
+
+def _first_error(errors: list[ManifestError]) -> ManifestError:
+    """Raise the first problem; the CLI prints the others after it, one line each."""
+    first = errors[0]
+    first.more = list(errors[1:])
+    return first
+
+
+# --------------------------------------------------------------------------------------------
+# Pydantic errors -> ManifestError.
+
+_PYDANTIC_PHRASES = (
+    ("Input should be ", "must be "),
+    ("String should match pattern ", "must match "),
+    ("String should have ", "must have "),
+    ("List should have ", "must have "),
+    ("Value should have ", "must have "),
+)
+
+
+def _convert(project: Project, err: Any) -> ManifestError:
+    path: tuple[str | int, ...] = tuple(err["loc"])
+    key = _dotted(path)
+    kind = err["type"]
+    hint: str | None = None
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(path[:-1])
+        message = "is not a known key"
+        hint = _did_you_mean(str(path[-1]), allowed)
+    elif kind == "missing":
+        message = "is required"
+        hint = _missing_hint(path)
+    elif kind == "value_error":
+        message = str(err["ctx"]["error"])
+    elif kind == "string_pattern_mismatch":
+        message, hint = _pattern_message(path, err)
+    else:
+        message = _rephrase(err["msg"])
+        if "input" in err and not isinstance(err["input"], dict | list):
+            message += f" (got {err['input']!r})"
+    return ManifestError(f"{key} {message}", key=key, hint=hint, location=project.locate(path))
+
+
+def _dotted(path: tuple[str | int, ...]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+def _rephrase(msg: str) -> str:
+    """Pydantic's "Input should be a valid integer" as "must be an integer"."""
+    msg = msg.replace(" after validation", "")
+    msg = re.sub(r"\ba valid ([aeiou])", r"an \1", msg)
+    msg = msg.replace("a valid ", "a ")
+    for before, after in _PYDANTIC_PHRASES:
+        if msg.startswith(before):
+            return after + msg[len(before) :]
+    return msg[:1].lower() + msg[1:]
+
+
+def _pattern_message(path: tuple[str | int, ...], err: Any) -> tuple[str, str | None]:
+    leaf = path[-1]
+    got = f" (got {err['input']!r})"
+    if leaf == "sha256":
+        return "must be 64 lowercase hex characters" + got, "compute it with `sha256sum FILE`"
+    if leaf == "name":
+        return "may hold only letters, digits, '-' and '_'" + got, 'e.g. name = "my-detector-v1"'
+    if leaf == "weights_file":
+        return "must be a plain file name ending in .safetensors" + got, None
+    return f"must match {err['ctx']['pattern']}" + got, None
+
+
+def _missing_hint(path: tuple[str | int, ...]) -> str | None:
+    leaf = path[-1]
+    if leaf == "models":
+        return 'declare at least one model, e.g. [models.image] with weights = { path = "..." }'
+    if leaf == "weights":
+        return 'e.g. weights = { path = "weights/model.safetensors" }'
+    if leaf == "path":
+        return "give the file's path relative to gas.toml"
+    return None
+
+
+def _allowed_keys(path: tuple[str | int, ...]) -> list[str]:
+    """The field names of the model that sits at ``path`` in the manifest."""
+    model: Any = Manifest
+    for part in path:
+        fields = getattr(model, "model_fields", None)
+        if fields is None or part not in fields:
+            return []
+        model = _unwrap(fields[part].annotation)
+    fields = getattr(model, "model_fields", None)
+    return sorted(fields) if fields else []
+
+
+def _unwrap(annotation: Any) -> Any:
+    """``X | None`` and ``Annotated[X, ...]`` down to ``X``."""
+    while get_origin(annotation) is not None:
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        if not args or isinstance(args[0], str):
+            return annotation
+        annotation = args[0]
+    return annotation
+
+
+def _did_you_mean(key: str, allowed: list[str]) -> str | None:
+    match = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    if match:
+        return f'did you mean "{match[0]}"?'
+    if allowed:
+        return "allowed keys: " + ", ".join(allowed)
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Rules that depend on the modality and on relations between keys.
+
+_ONLY_FOR: dict[str, tuple[Modality, ...]] = {
+    "resize": ("image", "video"),
+    "num_frames": ("video",),
+    "frame_rate": ("video",),
+    "sample_rate": ("audio",),
+    "duration_seconds": ("audio",),
+}
+
+
+def _semantic_errors(project: Project) -> Iterator[ManifestError]:
+    manifest = project.manifest
+    if not any(True for _ in manifest.declared()):
+        yield project.error(
+            "models", "declares no model", "add a table such as [models.image] with weights = {...}"
+        )
+    for modality, spec in manifest.declared():
+        yield from _model_errors(project, modality, spec)
+
+
+def _model_errors(project: Project, modality: Modality, spec: ModelSpec) -> Iterator[ManifestError]:
+    base = f"models.{modality}"
+    yield from _preprocessing_errors(project, base, modality, spec.preprocessing)
+    if spec.format == "safetensors":
+        if spec.architecture is None:
+            yield project.error(
+                f"{base}.architecture",
+                "is required for the safetensors format",
+                'e.g. architecture = { file = "model.py" }',
+            )
+        yield from _kwargs_errors(project, f"{base}.model", spec.model)
+    else:
+        for key in ("architecture", "dtype", "weights_file", "model"):
+            if key in spec.model_fields_set:
+                yield project.error(
+                    f"{base}.{key}",
+                    'applies only to format = "safetensors"',
+                    "an ONNX submission is the .onnx file alone; remove this key",
+                )
+
+
+def _preprocessing_errors(
+    project: Project, base: str, modality: Modality, pre: PreprocessingSpec
+) -> Iterator[ManifestError]:
+    for key, modalities in _ONLY_FOR.items():
+        if key in pre.model_fields_set and modality not in modalities:
+            yield project.error(
+                f"{base}.preprocessing.{key}",
+                f"does not apply to {modality} models",
+                f"it is read only for {' and '.join(modalities)}; remove it",
+            )
+    if modality != "audio":
+        return
+    if pre.sample_rate is not None and pre.sample_rate != AUDIO_SAMPLE_RATE:
+        yield project.error(
+            f"{base}.preprocessing.sample_rate",
+            f"must be {AUDIO_SAMPLE_RATE} (got {pre.sample_rate})",
+            "the benchmark always feeds 16 kHz mono, 96000 samples",
+        )
+    if pre.duration_seconds is not None and pre.duration_seconds != AUDIO_DURATION_SECONDS:
+        yield project.error(
+            f"{base}.preprocessing.duration_seconds",
+            f"must be {AUDIO_DURATION_SECONDS} (got {pre.duration_seconds})",
+            "the benchmark always feeds 6.0 s clips, 96000 samples",
+        )
+
+
+_RESERVED_KWARGS = {
+    "num_classes": "set num_classes on the model table instead",
+    "weights_file": "set weights_file on the model table instead",
+}
+
+
+def _kwargs_errors(project: Project, base: str, kwargs: dict[str, Any]) -> Iterator[ManifestError]:
+    for name, value in kwargs.items():
+        key = f"{base}.{name}"
+        if name in _RESERVED_KWARGS:
+            yield project.error(key, "is set by gasbuild", _RESERVED_KWARGS[name])
+        elif not name.isidentifier():
+            yield project.error(
+                key, "is not a valid Python keyword argument name", "use letters, digits and _"
+            )
+        elif _has_datetime(value):
+            yield project.error(
+                key, "holds a TOML date/time", "load_model() kwargs must be YAML-safe values"
+            )
+
+
+def _has_datetime(value: Any) -> bool:
+    if isinstance(value, _dt.date | _dt.time):
+        return True
+    if isinstance(value, dict):
+        return any(_has_datetime(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_datetime(v) for v in value)
+    return False
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of gas.toml (what ``gasbuild schema`` prints and schemas/ holds)."""
+    schema = Manifest.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://gasbuild.dev/schemas/gas.schema.json"
+    schema["title"] = "gasbuild manifest (gas.toml)"
+    return schema

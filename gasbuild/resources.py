@@ -1,0 +1,19 @@
+"""Locate the data that ships with gasbuild (``templates/``, ``schemas/``).
+
+In a wheel they sit inside the package as ``gasbuild/_data/<name>`` (hatch force-include); in a
+source checkout or an editable install they are the repository's top-level folders.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def data_dir(name: str) -> Path:
+    """The directory of a shipped data folder, e.g. ``data_dir("templates")``."""
+    for candidate in (_PACKAGE / "_data" / name, _PACKAGE.parent / name):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"gasbuild is installed without its {name}/ folder")

@@ -1,0 +1,339 @@
+"""Package stage: a deterministic, streaming zip writer.
+
+Reproducible in a few plain rules, after flit_core: entries in the order given (the caller sorts),
+one fixed timestamp (SOURCE_DATE_EPOCH or 1980-01-01), 0644 regular-file permissions, made by
+"unix", no extra fields but the zip64 ones the format requires, weights stored and text deflated
+at level 9. CRC and sizes are known before an entry is written (the fetch stage measured them), so
+every local header is final and there are no data descriptors and no seeking back: the bytes go
+out once, in order, through the sha256 that becomes the zip's digest. A large entry is copied
+through one page-aligned buffer, so memory stays flat whatever the weights' size; its CRC is
+recomputed on the way and compared, which catches a file changed since it was hashed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mmap
+import os
+import struct
+import tempfile
+import time
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from gasbuild.errors import BuildError
+
+STAGE_VERSION = "1"
+CHUNK = 1 << 20  # 1 MiB: large enough for sha256/CRC throughput, small enough to stay flat
+DEFAULT_DATE_TIME = (1980, 1, 1, 0, 0, 0)
+# Python's zipfile switches to zip64 past 2 GiB (some readers treat sizes as signed); so do we.
+ZIP64_LIMIT = (1 << 31) - 1
+FILE_MODE = 0o100644
+DEFLATE_LEVEL = 9
+
+STORED = 0
+DEFLATED = 8
+
+
+@dataclass(frozen=True)
+class FileBlob:
+    """A file on disk with the digests the fetch stage measured."""
+
+    path: Path
+    size: int
+    crc32: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One zip entry: small bytes (deflated) or a file blob (stored, streamed)."""
+
+    name: str
+    data: bytes | FileBlob
+
+    @classmethod
+    def text(cls, name: str, data: bytes) -> Entry:
+        return cls(name, data)
+
+    @classmethod
+    def file(cls, name: str, blob: FileBlob) -> Entry:
+        return cls(name, blob)
+
+
+@dataclass(frozen=True)
+class ZipResult:
+    """What was written: the zip's sha256 and size."""
+
+    sha256: str
+    size: int
+
+
+def zip_date_time(environ: dict[str, str] | None = None) -> tuple[int, int, int, int, int, int]:
+    """SOURCE_DATE_EPOCH as a zip timestamp (clamped to 1980..2107), else 1980-01-01 00:00:00."""
+    env = os.environ if environ is None else environ
+    value = env.get("SOURCE_DATE_EPOCH", "").strip()
+    if not value:
+        return DEFAULT_DATE_TIME
+    try:
+        seconds = int(value)
+    except ValueError:
+        raise BuildError(
+            f"SOURCE_DATE_EPOCH={value!r} is not a whole number of seconds",
+            hint="unset it or set it to e.g. $(git log -1 --format=%ct)",
+        ) from None
+    t = time.gmtime(max(seconds, 315532800))  # 1980-01-01T00:00:00Z
+    year = min(t.tm_year, 2107)
+    return (year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec)
+
+
+def _dos(date_time: tuple[int, int, int, int, int, int]) -> tuple[int, int]:
+    year, month, day, hour, minute, second = date_time
+    dos_time = (hour << 11) | (minute << 5) | (second // 2)
+    dos_date = ((year - 1980) << 9) | (month << 5) | day
+    return dos_time, dos_date
+
+
+class _HashingWriter:
+    """Writes through to a file, hashing and counting every byte (the zip is written once)."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.sha = hashlib.sha256()
+        self.offset = 0
+
+    def write(self, data: bytes | memoryview) -> None:
+        self.sha.update(data)
+        view = memoryview(data)
+        while view:
+            written = self.raw.write(view)
+            if written is None:  # pragma: no cover - only for non-blocking raw files
+                raise BuildError("short write to the output zip")
+            view = view[written:]
+        self.offset += len(data)
+
+
+@dataclass
+class _Written:
+    name: bytes
+    flags: int
+    method: int
+    crc32: int
+    compressed: int
+    size: int
+    offset: int
+
+
+def write_zip(
+    dest: Path,
+    entries: Iterable[Entry],
+    *,
+    date_time: tuple[int, int, int, int, int, int] = DEFAULT_DATE_TIME,
+) -> ZipResult:
+    """Write ``entries`` to ``dest`` atomically (temp file, then rename); return its digest."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb", buffering=0) as raw:
+            out = _HashingWriter(raw)
+            written = [_write_entry(out, entry, date_time) for entry in entries]
+            _write_central_directory(out, written, date_time)
+            os.fsync(raw.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return ZipResult(sha256=out.sha.hexdigest(), size=out.offset)
+
+
+def _write_entry(
+    out: _HashingWriter, entry: Entry, date_time: tuple[int, int, int, int, int, int]
+) -> _Written:
+    name = entry.name.encode("utf-8")
+    flags = 0 if entry.name.isascii() else 0x800  # bit 11: the name is UTF-8
+    if isinstance(entry.data, bytes):
+        payload = _deflate(entry.data)
+        record = _Written(
+            name, flags, DEFLATED, zlib.crc32(entry.data), len(payload), len(entry.data), out.offset
+        )
+        _write_local_header(out, record, date_time)
+        out.write(payload)
+        return record
+    blob = entry.data
+    record = _Written(name, flags, STORED, blob.crc32, blob.size, blob.size, out.offset)
+    _write_local_header(out, record, date_time)
+    _copy_blob(out, blob)
+    return record
+
+
+def _deflate(data: bytes) -> bytes:
+    compressor = zlib.compressobj(DEFLATE_LEVEL, zlib.DEFLATED, -15)
+    return compressor.compress(data) + compressor.flush()
+
+
+def _copy_blob(out: _HashingWriter, blob: FileBlob) -> None:
+    """Stream a file into the zip through one page-aligned buffer, checking size and CRC."""
+    buffer = mmap.mmap(-1, CHUNK)  # page-aligned: copies several times faster than a bytearray
+    view = memoryview(buffer)
+    crc = 0
+    total = 0
+    try:
+        with open(blob.path, "rb", buffering=0) as src:
+            while True:
+                n = src.readinto(view)  # type: ignore[attr-defined]
+                if not n:
+                    break
+                chunk = view[:n]
+                crc = zlib.crc32(chunk, crc)
+                out.write(chunk)
+                total += n
+                chunk.release()
+    finally:
+        view.release()
+        buffer.close()
+    if total != blob.size or crc != blob.crc32:
+        raise BuildError(
+            f"{blob.path} changed while it was being packaged",
+            hint="do not write to input files during a build; run the build again",
+        )
+
+
+def _needs_zip64(record: _Written) -> bool:
+    return record.size > ZIP64_LIMIT or record.compressed > ZIP64_LIMIT
+
+
+def _write_local_header(
+    out: _HashingWriter, record: _Written, date_time: tuple[int, int, int, int, int, int]
+) -> None:
+    dos_time, dos_date = _dos(date_time)
+    extra = b""
+    compressed, size, version = record.compressed, record.size, 20
+    if _needs_zip64(record):
+        extra = struct.pack("<HHQQ", 0x0001, 16, record.size, record.compressed)
+        compressed = size = 0xFFFFFFFF
+        version = 45
+    header = struct.pack(
+        "<IHHHHHIIIHH",
+        0x04034B50,
+        version,
+        record.flags,
+        record.method,
+        dos_time,
+        dos_date,
+        record.crc32,
+        compressed,
+        size,
+        len(record.name),
+        len(extra),
+    )
+    out.write(header + record.name + extra)
+
+
+def _write_central_directory(
+    out: _HashingWriter, records: list[_Written], date_time: tuple[int, int, int, int, int, int]
+) -> None:
+    dos_time, dos_date = _dos(date_time)
+    start = out.offset
+    for record in records:
+        zip64_fields: list[int] = []
+        size, compressed, offset = record.size, record.compressed, record.offset
+        if record.size > ZIP64_LIMIT or record.compressed > ZIP64_LIMIT:
+            zip64_fields += [record.size, record.compressed]
+            size = compressed = 0xFFFFFFFF
+        if record.offset > ZIP64_LIMIT:
+            zip64_fields.append(record.offset)
+            offset = 0xFFFFFFFF
+        extra = b""
+        if zip64_fields:
+            extra = struct.pack(
+                f"<HH{len(zip64_fields)}Q", 0x0001, 8 * len(zip64_fields), *zip64_fields
+            )
+        version = 45 if zip64_fields else 20
+        header = struct.pack(
+            "<IHHHHHHIIIHHHHHII",
+            0x02014B50,
+            (3 << 8) | version,  # made by unix
+            version,
+            record.flags,
+            record.method,
+            dos_time,
+            dos_date,
+            record.crc32,
+            compressed,
+            size,
+            len(record.name),
+            len(extra),
+            0,  # comment
+            0,  # disk number start
+            0,  # internal attributes
+            FILE_MODE << 16,
+            offset,
+        )
+        out.write(header + record.name + extra)
+    _write_end_records(out, len(records), start, out.offset - start)
+
+
+def _write_end_records(out: _HashingWriter, count: int, cd_start: int, cd_size: int) -> None:
+    if cd_start > ZIP64_LIMIT or cd_size > ZIP64_LIMIT or count >= 0xFFFF:
+        zip64_end = out.offset
+        out.write(
+            struct.pack(
+                "<IQHHIIQQQQ",
+                0x06064B50,
+                44,
+                (3 << 8) | 45,
+                45,
+                0,
+                0,
+                count,
+                count,
+                cd_size,
+                cd_start,
+            )
+        )
+        out.write(struct.pack("<IIQI", 0x07064B50, 0, zip64_end, 1))
+        count16 = min(count, 0xFFFF)
+        out.write(
+            struct.pack(
+                "<IHHHHIIH",
+                0x06054B50,
+                0,
+                0,
+                count16,
+                count16,
+                min(cd_size, 0xFFFFFFFF),
+                min(cd_start, 0xFFFFFFFF),
+                0,
+            )
+        )
+        return
+    out.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, count, count, cd_size, cd_start, 0))
+
+
+def measure_file(path: Path) -> FileBlob:
+    """Hash a file once for sha256, CRC-32 and size (what the fetch stage records)."""
+    sha = hashlib.sha256()
+    crc = 0
+    size = 0
+    buffer = mmap.mmap(-1, CHUNK)
+    view = memoryview(buffer)
+    try:
+        with open(path, "rb", buffering=0) as src:
+            while True:
+                n = src.readinto(view)  # type: ignore[attr-defined]
+                if not n:
+                    break
+                chunk = view[:n]
+                sha.update(chunk)
+                crc = zlib.crc32(chunk, crc)
+                size += n
+                chunk.release()
+    finally:
+        view.release()
+        buffer.close()
+    return FileBlob(path=path, size=size, crc32=crc, sha256=sha.hexdigest())

@@ -1,0 +1,109 @@
+"""Validate stage: run every check that applies to a submission, as strictly as the network.
+
+Each validator is ``(Submission, CheckOptions) -> list[Finding]`` (see ``findings``). This module
+only decides which validators apply to which format, and in what order; the rules themselves
+live one module per subject::
+
+    container  GAS1xx  the zip itself (layout, names, sizes, bombs)
+    config     GAS2xx  model_config.yaml
+    static     GAS3xx  model.py, by AST, never imported
+    weights    GAS4xx  safetensors header (and values with --deep)
+    onnx       GAS5xx  legacy ONNX submissions
+    smoke      GAS6xx  load + forward in a child process, as the network's loader does
+
+Heavy validators import torch/onnx inside their functions, so importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from gasbuild.stages.validate.findings import (
+    CheckOptions,
+    DirectorySubmission,
+    Finding,
+    StagedSubmission,
+    Submission,
+    ZipSubmission,
+    has_errors,
+)
+
+STAGE_VERSION = "1"
+
+__all__ = [
+    "STAGE_VERSION",
+    "CheckOptions",
+    "DirectorySubmission",
+    "Finding",
+    "StagedSubmission",
+    "Submission",
+    "ZipSubmission",
+    "check_contents",
+    "check_zip_path",
+    "has_errors",
+]
+
+
+def _validators(
+    fmt: str, opts: CheckOptions
+) -> list[Callable[[Submission, CheckOptions], list[Finding]]]:
+    if fmt == "onnx":
+        from gasbuild.stages.validate.onnx import check_onnx
+
+        return [check_onnx]
+    from gasbuild.stages.validate.config import check_config
+    from gasbuild.stages.validate.static import check_static
+    from gasbuild.stages.validate.weights import check_weights
+
+    checks: list[Callable[[Submission, CheckOptions], list[Finding]]] = [
+        check_config,
+        check_static,
+        check_weights,
+    ]
+    if opts.smoke:
+        from gasbuild.stages.validate.smoke import check_smoke
+
+        checks.append(check_smoke)
+    return checks
+
+
+def check_contents(sub: Submission, opts: CheckOptions) -> list[Finding]:
+    """Every content check for the submission's format; the smoke test only if the rest pass."""
+    fmt = opts.format or _infer_format(sub.names())
+    findings: list[Finding] = []
+    for check in _validators(fmt, opts):
+        if check.__name__ == "check_smoke" and has_errors(findings):
+            break  # a model that fails static checks must never be executed
+        findings.extend(check(sub, opts))
+    return sorted(findings, key=_order)
+
+
+def check_zip_path(path: Path, opts: CheckOptions, origin: str) -> list[Finding]:
+    """Container checks, then (if the container is sound) every content check."""
+    from gasbuild.stages.validate.container import check_zip, infer_format
+
+    findings, zf = check_zip(path, opts)
+    if zf is None:
+        return sorted(findings, key=_order)
+    with zf:
+        sub = ZipSubmission(zf, origin)
+        if opts.format is None:
+            opts = _with_format(opts, infer_format(sub.names()))
+        if not has_errors(findings):
+            findings.extend(check_contents(sub, opts))
+    return sorted(findings, key=_order)
+
+
+def _with_format(opts: CheckOptions, fmt: str) -> CheckOptions:
+    from dataclasses import replace
+
+    return replace(opts, format=fmt)  # type: ignore[arg-type]
+
+
+def _infer_format(names: list[str]) -> str:
+    return "onnx" if any(n.endswith(".onnx") for n in names) else "safetensors"
+
+
+def _order(f: Finding) -> tuple[str, int, int, str]:
+    return (f.file or "", f.line or 0, f.col or 0, f.code)

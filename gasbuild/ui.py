@@ -1,0 +1,58 @@
+"""Terminal output: tables and findings with rich, or JSON for CI (``--json``).
+
+Messages and findings go to stderr, results (tables, JSON) to stdout, so ``gasbuild build --json |
+jq`` sees only the report.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from gasbuild.errors import GasbuildError
+from gasbuild.stages.validate.findings import Finding
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True, highlight=False)
+
+
+def print_error(error: GasbuildError) -> None:
+    """One line per problem: ``error: file:line:col: message (hint)``."""
+    for problem in (error, *error.more):
+        err.print(f"[bold red]error:[/] {problem}", markup=True, highlight=False, emoji=False)
+
+
+def print_warning(message: str) -> None:
+    err.print(f"[yellow]warning:[/] {message}", markup=True, highlight=False, emoji=False)
+
+
+def print_findings(origin: str, findings: list[Finding]) -> None:
+    for finding in findings:
+        colour = "red" if finding.severity == "error" else "yellow"
+        err.print(finding.format(origin), style=colour, markup=False, highlight=False)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"  # pragma: no cover
+
+
+def table(title: str, columns: list[str], rows: list[list[str]]) -> None:
+    grid = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
+    for column in columns:
+        grid.add_column(column, overflow="fold")
+    for row in rows:
+        grid.add_row(*row)
+    out.print(grid)

@@ -1,0 +1,37 @@
+"""Shared fixtures: every test gets its own empty cache directory and a clean environment."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "examples"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    cache = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("GASBUILD_CACHE_DIR", str(cache))
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    return cache
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    """Run ``python -m gasbuild`` in a subprocess, as a user would."""
+    import subprocess
+
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "gasbuild", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
