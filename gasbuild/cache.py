@@ -1,14 +1,19 @@
-"""The local cache: an action cache keyed by stage inputs, and a stat cache for file digests.
+"""The cache: a content-addressed store, an action cache, a stat cache, and an optional remote.
 
-A stage's key is ``sha256(stage, stage version, gasbuild version, canonical params, input
-digests)``. Before a stage runs, its key is looked up; on a hit its recorded outputs are reused.
-The stat cache remembers a file's digests under its (size, mtime_ns, inode, device), as git's
-index does, so an unchanged multi-GB weights file is not read again; the digest still decides
-everything downstream.
+* **Objects** (``objects/ab/<sha256>``): fetched or converted files, named by their digest.
+* **Actions** (``actions/ab/<key>.json``): a stage's outputs under its key, where
+  ``key = sha256(stage, stage version, gasbuild version, canonical params, input digests)``.
+* **Stat records** (``stat/ab/<hash of path>.json``): a local file's digests under its
+  (size, mtime_ns, inode, device), as git's index does, so an unchanged multi-GB file is not read
+  again. A file modified less than ``RACY_SECONDS`` ago is not recorded (git's "racy" rule: a
+  same-size rewrite within the clock's granularity would otherwise go unnoticed).
+* **Remote** (``[cache] remote``, any fsspec URL): read-through and write-back of objects and
+  actions with the same layout, every object verified by digest on read; any remote failure is a
+  warning and the build goes on locally.
 
 Every write goes to a temp file in the same directory and is renamed into place, so a reader sees
 a whole entry or none, two builds can share one cache, and a build killed at any moment leaves at
-most a stray ``*.tmp`` that nothing trusts. An entry that fails to parse is treated as a miss.
+most a stray ``*.tmp`` that nothing trusts. An entry that fails to parse is a miss.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ import hashlib
 import json
 import os
 import tempfile
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,13 +32,19 @@ from typing import Any
 from gasbuild import __version__
 
 CACHE_ENV = "GASBUILD_CACHE_DIR"
+RACY_SECONDS = 2.0
+
+Warn = Callable[[str], None]
 
 
-def default_cache_dir() -> Path:
-    """``$GASBUILD_CACHE_DIR``, else the platform's user cache dir (``~/.cache/gasbuild``)."""
+def default_cache_dir(configured: str | None = None, base: Path | None = None) -> Path:
+    """``$GASBUILD_CACHE_DIR``, else ``[cache] dir``, else the user cache dir."""
     override = os.environ.get(CACHE_ENV)
     if override:
         return Path(override).expanduser()
+    if configured:
+        path = Path(configured).expanduser()
+        return path if path.is_absolute() or base is None else base / path
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("gasbuild", appauthor=False))
@@ -84,14 +97,67 @@ class FileStat:
         st = path.stat()
         return cls(st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
 
+    def as_list(self) -> list[int]:
+        return [self.size, self.mtime_ns, self.ino, self.dev]
+
+
+class RemoteCache:
+    """The same layout at an fsspec URL. Every method may raise; ``Cache`` turns that into a
+    warning, because a shared cache must never be the reason a build fails."""
+
+    def __init__(self, url: str) -> None:
+        import fsspec
+
+        self.url = url.rstrip("/")
+        self.fs, self.root = fsspec.core.url_to_fs(self.url)
+
+    def _action(self, key: str) -> str:
+        return f"{self.root}/actions/{key[:2]}/{key}.json"
+
+    def _object(self, sha256: str) -> str:
+        return f"{self.root}/objects/{sha256[:2]}/{sha256}"
+
+    def get_action(self, key: str) -> bytes | None:
+        try:
+            return bytes(self.fs.cat_file(self._action(key)))
+        except FileNotFoundError:
+            return None
+
+    def put_action(self, key: str, data: bytes) -> None:
+        self.fs.pipe_file(self._action(key), data)
+
+    def has_object(self, sha256: str) -> bool:
+        return bool(self.fs.exists(self._object(sha256)))
+
+    def open_object(self, sha256: str) -> Any:
+        return self.fs.open(self._object(sha256), "rb")
+
+    def put_object(self, sha256: str, path: Path) -> None:
+        target = self._object(sha256)
+        if not self.fs.exists(target):
+            self.fs.put_file(str(path), target)
+
 
 class Cache:
-    """Action and stat caches under one directory; ``enabled=False`` makes every lookup miss."""
+    """Local store plus optional remote; ``enabled=False`` makes every lookup miss."""
 
-    def __init__(self, root: Path, *, enabled: bool = True) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        enabled: bool = True,
+        remote: RemoteCache | None = None,
+        remote_write: bool = True,
+        warn: Warn | None = None,
+    ) -> None:
         self.root = root
         self.enabled = enabled
+        self.remote = remote
+        self.remote_write = remote_write
+        self._warn = warn or (lambda message: None)
+        self._remote_broken = False
 
+    # -- paths ---------------------------------------------------------------------------
     def _action_path(self, key: str) -> Path:
         return self.root / "actions" / key[:2] / f"{key}.json"
 
@@ -99,43 +165,214 @@ class Cache:
         name = hashlib.sha256(str(path.resolve()).encode()).hexdigest()
         return self.root / "stat" / name[:2] / f"{name}.json"
 
-    def _read_json(self, path: Path) -> dict[str, Any] | None:
+    def object_path(self, sha256: str) -> Path:
+        return self.root / "objects" / sha256[:2] / sha256
+
+    def temp_dir(self) -> Path:
+        """Where downloads land before they are verified and renamed into the store."""
+        path = self.root / "tmp"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    # -- remote guard --------------------------------------------------------------------
+    def _with_remote(self, what: str, call: Callable[[RemoteCache], Any]) -> Any:
+        if self.remote is None or self._remote_broken:
+            return None
         try:
-            value = json.loads(path.read_bytes())
-        except (OSError, ValueError):
+            return call(self.remote)
+        except Exception as exc:  # any backend error: warn once, go on locally
+            self._remote_broken = True
+            self._warn(
+                f"remote cache {self.remote.url}: {what} failed ({_short(exc)}); "
+                "going on with the local cache only"
+            )
+            return None
+
+    # -- actions -------------------------------------------------------------------------
+    @staticmethod
+    def _parse(data: bytes | None) -> dict[str, Any] | None:
+        if data is None:
+            return None
+        try:
+            value = json.loads(data)
+        except ValueError:
             return None
         return value if isinstance(value, dict) else None
 
     def get_action(self, key: str) -> dict[str, Any] | None:
-        """The outputs recorded for ``key``, or None on a miss (or when disabled)."""
+        """The outputs recorded for ``key`` (local, then remote), or None on a miss."""
         if not self.enabled:
             return None
-        return self._read_json(self._action_path(key))
+        path = self._action_path(key)
+        try:
+            local = self._parse(path.read_bytes())
+        except OSError:
+            local = None
+        if local is not None:
+            touch(path)
+            return local
+        data = self._with_remote("read", lambda r: r.get_action(key))
+        found = self._parse(data)
+        if found is not None:
+            atomic_write(path, canonical_json(found))
+        return found
 
     def put_action(self, key: str, outputs: dict[str, Any]) -> None:
-        atomic_write(self._action_path(key), canonical_json(outputs))
+        data = canonical_json(outputs)
+        atomic_write(self._action_path(key), data)
+        if self.remote_write:
+            self._with_remote("write", lambda r: r.put_action(key, data))
 
+    # -- objects -------------------------------------------------------------------------
+    def has_object(self, sha256: str) -> bool:
+        path = self.object_path(sha256)
+        if self.enabled and path.is_file():
+            touch(path)
+            return True
+        return False
+
+    def add_object(self, tmp: Path, sha256: str) -> Path:
+        """Move a verified temp file into the store (idempotent: first writer wins)."""
+        dest = self.object_path(sha256)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, dest)
+        if self.remote_write:
+            self._with_remote("upload", lambda r: r.put_object(sha256, dest))
+        return dest
+
+    def open_remote_object(self, sha256: str) -> Any:
+        """A stream of the object from the remote, or None when it is not there."""
+
+        def opener(r: RemoteCache) -> Any:
+            return r.open_object(sha256) if r.has_object(sha256) else None
+
+        return self._with_remote("read", opener)
+
+    # -- stat records --------------------------------------------------------------------
     def get_digests(self, path: Path) -> dict[str, Any] | None:
         """Digests recorded for ``path`` if its stat is unchanged since they were measured."""
         if not self.enabled:
             return None
-        record = self._read_json(self._stat_path(path))
-        if record is None:
-            return None
         try:
+            record = self._parse(self._stat_path(path).read_bytes())
             now = FileStat.of(path)
         except OSError:
             return None
-        if record.get("stat") != [now.size, now.mtime_ns, now.ino, now.dev]:
+        if record is None or record.get("stat") != now.as_list():
             return None
         digests = record.get("digests")
         return digests if isinstance(digests, dict) else None
 
-    def put_digests(self, path: Path, stat: FileStat, digests: dict[str, Any]) -> None:
-        """Remember ``digests`` for ``path`` as it was when ``stat`` was taken."""
-        record = {
-            "path": str(path.resolve()),
-            "stat": [stat.size, stat.mtime_ns, stat.ino, stat.dev],
-            "digests": digests,
-        }
+    def put_digests(
+        self, path: Path, stat: FileStat, digests: dict[str, Any], *, ours: bool = False
+    ) -> None:
+        """Remember ``digests`` for ``path`` as it was when ``stat`` was taken.
+
+        A file modified in the last ``RACY_SECONDS`` is not recorded unless gasbuild itself has
+        just written it (``ours``): its digests come from the bytes written, not from a read.
+        """
+        if not ours and time.time() - stat.mtime_ns / 1e9 < RACY_SECONDS:
+            return
+        record = {"path": str(path.resolve()), "stat": stat.as_list(), "digests": digests}
         atomic_write(self._stat_path(path), canonical_json(record))
+
+    # -- maintenance (gasbuild cache ...) -------------------------------------------------
+    def entries(self) -> Iterator[tuple[str, Path]]:
+        """Every stored file with its kind: ``object``, ``action``, ``stat`` or ``tmp``."""
+        for kind, folder in (
+            ("object", "objects"),
+            ("action", "actions"),
+            ("stat", "stat"),
+            ("tmp", "tmp"),
+        ):
+            base = self.root / folder
+            if base.is_dir():
+                for path in sorted(base.rglob("*")):
+                    if path.is_file():
+                        yield ("tmp" if path.name.endswith(".tmp") else kind), path
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:200]
+
+
+# ------------------------------------------------------------------------------------------------
+# Maintenance: what `gasbuild cache ls | du | verify | gc` do.
+
+
+@dataclass(frozen=True)
+class EntryInfo:
+    kind: str
+    path: Path
+    size: int
+    mtime: float
+
+
+def scan(cache: Cache) -> list[EntryInfo]:
+    """Every file in the local cache with its kind, size and last use (mtime)."""
+    out = []
+    for kind, path in cache.entries():
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        out.append(EntryInfo(kind, path, st.st_size, st.st_mtime))
+    return out
+
+
+def verify(cache: Cache) -> list[str]:
+    """Rehash every object and parse every record; remove what is corrupt; say what was removed."""
+    removed = []
+    for kind, path in cache.entries():
+        bad = False
+        if kind == "object":
+            sha = hashlib.sha256()
+            with path.open("rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    sha.update(chunk)
+            bad = sha.hexdigest() != path.name
+        elif kind in ("action", "stat"):
+            try:
+                bad = not isinstance(json.loads(path.read_bytes()), dict)
+            except (OSError, ValueError):
+                bad = True
+        if bad:
+            _remove(path)
+            removed.append(f"{kind} {path.relative_to(cache.root)}")
+    return removed
+
+
+def gc(
+    cache: Cache, *, max_size: int | None, older_than: float | None, now: float | None = None
+) -> list[EntryInfo]:
+    """Drop temp files of dead builds, entries unused for ``older_than`` seconds, then the least
+    recently used until the cache fits in ``max_size`` bytes. Returns what was removed."""
+    now = time.time() if now is None else now
+    entries = scan(cache)
+    doomed = [e for e in entries if e.kind == "tmp" and now - e.mtime > 3600]
+    if older_than is not None:
+        doomed += [e for e in entries if e.kind != "tmp" and now - e.mtime > older_than]
+    kept = sorted((e for e in entries if e not in doomed), key=lambda e: e.mtime)
+    if max_size is not None:
+        total = sum(e.size for e in kept)
+        while kept and total > max_size:
+            oldest = kept.pop(0)
+            doomed.append(oldest)
+            total -= oldest.size
+    for entry in doomed:
+        _remove(entry.path)
+    return doomed
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.chmod(0o644)
+        path.unlink()
+
+
+def touch(path: Path) -> None:
+    """Mark an entry as used now (gc evicts the least recently used first)."""
+    with contextlib.suppress(OSError):
+        os.utime(path)

@@ -65,53 +65,137 @@ def cli() -> None:
     """
 
 
-@cli.command()
-@_project_options
-@click.option("--only", metavar="MODALITIES", help="Comma-separated subset: image,video,audio.")
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Output directory (default: [build] out, i.e. dist/).",
-)
-@click.option("--no-smoke", is_flag=True, help="Skip the smoke test (loading and running models).")
-@click.option("--deep", is_flag=True, help="Also scan every weight for NaN/Inf.")
-@click.option("--no-cache", is_flag=True, help="Ignore cached results (still records new ones).")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
-def build(
+def _build_options(func: Any) -> Any:
+    options = [
+        click.option(
+            "--only", metavar="MODALITIES", help="Comma-separated subset: image,video,audio."
+        ),
+        click.option(
+            "--out",
+            "out_dir",
+            type=click.Path(path_type=Path, file_okay=False),
+            help="Output directory (default: [build] out, i.e. dist/).",
+        ),
+        click.option(
+            "--no-smoke", is_flag=True, help="Skip the smoke test (loading and running models)."
+        ),
+        click.option("--deep", is_flag=True, help="Also scan every weight for NaN/Inf."),
+        click.option(
+            "--no-cache",
+            is_flag=True,
+            help="Ignore cached results (new results are still recorded).",
+        ),
+        click.option(
+            "--offline",
+            is_flag=True,
+            envvar="GASBUILD_OFFLINE",
+            help="Use only what is cached; fail naming what is missing.",
+        ),
+        click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return _project_options(func)
+
+
+def _run_build(
     directory: Path | None,
     manifest_file: Path | None,
+    *,
     only: str | None,
     out_dir: Path | None,
     no_smoke: bool,
     deep: bool,
     no_cache: bool,
+    offline: bool,
     as_json: bool,
+    locked: bool = False,
+    refresh: bool = False,
 ) -> None:
-    """Build the submission zips declared in gas.toml, byte for byte reproducibly."""
     from gasbuild import manifest, plan, ui
-    from gasbuild.cache import Cache, default_cache_dir
+    from gasbuild.stages.fetch import FetchOptions
 
     project = manifest.load(manifest.find_manifest(directory, manifest_file))
-    cache = Cache(default_cache_dir(), enabled=not no_cache)
     options = plan.BuildOptions(
-        only=_parse_only(only),
+        only=_checked_only(project, only),
         out_dir=None if out_dir is None else (Path.cwd() / out_dir),
         smoke=not no_smoke,
         deep=deep,
+        locked=locked,
+        fetch=FetchOptions(offline=offline, refresh=refresh, progress=ui.progress_factory()),
     )
-    if options.only is not None:
+    cache = _open_cache(project, enabled=not no_cache, offline=offline)
+    try:
+        report = plan.build(project, cache, options, on_findings=ui.print_findings)
+    finally:
+        ui.stop_progress()
+    if as_json:
+        ui.print_json(_report_json(report))
+        return
+    _print_report(report)
+
+
+@cli.command()
+@_build_options
+@click.option(
+    "--locked", is_flag=True, help="Fail if gas.lock is missing or would change (for CI)."
+)
+@click.option(
+    "--refresh",
+    is_flag=True,
+    help="Re-resolve URLs (branches, changed files) instead of trusting gas.lock.",
+)
+def build(directory: Path | None, manifest_file: Path | None, **flags: Any) -> None:
+    """Build the submission zips declared in gas.toml, byte for byte reproducibly."""
+    _run_build(directory, manifest_file, **flags)
+
+
+@cli.command()
+@_build_options
+def lock(directory: Path | None, manifest_file: Path | None, **flags: Any) -> None:
+    """Re-resolve every input (URLs, branches) and rewrite gas.lock, building as needed."""
+    _run_build(directory, manifest_file, refresh=True, **flags)
+
+
+def _checked_only(project: Any, only: str | None) -> frozenset[Modality] | None:
+    chosen = _parse_only(only)
+    if chosen is not None:
         declared = {m for m, _ in project.manifest.declared()}
-        missing = sorted(options.only - declared)
+        missing = sorted(chosen - declared)
         if missing:
             raise UsageError(
                 f"--only: {', '.join(missing)} is not declared in {project.path.name}",
                 hint=f"declared: {', '.join(sorted(declared))}",
             )
-    report = plan.build(project, cache, options, on_findings=ui.print_findings)
-    if as_json:
-        ui.print_json(_report_json(report))
-        return
+    return chosen
+
+
+def _open_cache(project: Any, *, enabled: bool = True, offline: bool = False) -> Any:
+    """The cache ``[cache]`` describes: local dir, plus the remote unless offline."""
+    from gasbuild import ui
+    from gasbuild.cache import Cache, RemoteCache, default_cache_dir
+
+    settings = project.manifest.cache
+    remote = None
+    if settings.remote and not offline:
+        try:
+            remote = RemoteCache(settings.remote)
+        except Exception as exc:  # a missing backend (s3fs...) must not stop a local build
+            ui.print_warning(
+                f"remote cache {settings.remote} unavailable ({exc}); using local only"
+            )
+    return Cache(
+        default_cache_dir(settings.dir, project.root),
+        enabled=enabled,
+        remote=remote,
+        remote_write=settings.remote_write,
+        warn=ui.print_warning,
+    )
+
+
+def _print_report(report: Any) -> None:
+    from gasbuild import ui
+
     for result in report.results:
         if result.format == "onnx":
             ui.print_warning(
@@ -126,10 +210,12 @@ def build(
             ui.human_size(r.size),
             r.sha256,
             "rebuilt" if r.rebuilt else "up to date",
+            " ".join(f"{s.name}:{'hit' if s.hit else 'miss'}" for s in r.stages),
         ]
         for r in report.results
     ]
-    ui.table("gasbuild build", ["modality", "format", "zip", "size", "sha256", "status"], rows)
+    columns = ["modality", "format", "zip", "size", "sha256", "status", "stages"]
+    ui.table("gasbuild build", columns, rows)
 
 
 def _shown(path: Path) -> str:
@@ -215,6 +301,109 @@ def init(
     )
     for path in written:
         ui.err.print(f"wrote {path}", markup=False, highlight=False)
+
+
+@cli.group("cache")
+def cache_group() -> None:
+    """Inspect and trim the local cache ($GASBUILD_CACHE_DIR or the user cache dir)."""
+
+
+def _local_cache() -> Any:
+    from gasbuild.cache import Cache, default_cache_dir
+
+    return Cache(default_cache_dir())
+
+
+@cache_group.command("ls")
+def cache_ls() -> None:
+    """List the stored objects (fetched files) and how many records there are."""
+    from gasbuild import cache as cache_mod
+    from gasbuild import ui
+
+    cache = _local_cache()
+    entries = cache_mod.scan(cache)
+    rows = [
+        [e.path.name, ui.human_size(e.size), _age(e.mtime)] for e in entries if e.kind == "object"
+    ]
+    ui.table(f"objects in {cache.root}", ["sha256", "size", "last used"], rows)
+    counts = {k: sum(1 for e in entries if e.kind == k) for k in ("action", "stat", "tmp")}
+    ui.out.print(", ".join(f"{n} {k} records" for k, n in counts.items()), highlight=False)
+
+
+@cache_group.command("du")
+def cache_du() -> None:
+    """Disk used by the cache, per kind of entry."""
+    from gasbuild import cache as cache_mod
+    from gasbuild import ui
+
+    cache = _local_cache()
+    entries = cache_mod.scan(cache)
+    rows = []
+    for kind in ("object", "action", "stat", "tmp"):
+        chosen = [e for e in entries if e.kind == kind]
+        rows.append([kind, str(len(chosen)), ui.human_size(sum(e.size for e in chosen))])
+    rows.append(["total", str(len(entries)), ui.human_size(sum(e.size for e in entries))])
+    ui.table(str(cache.root), ["kind", "entries", "size"], rows)
+
+
+@cache_group.command("verify")
+def cache_verify() -> None:
+    """Rehash every object and parse every record; remove anything corrupt."""
+    from gasbuild import cache as cache_mod
+    from gasbuild import ui
+
+    removed = cache_mod.verify(_local_cache())
+    for line in removed:
+        ui.print_warning(f"removed corrupt {line}")
+    ui.out.print(f"{len(removed)} corrupt entries removed", highlight=False)
+
+
+@cache_group.command("gc")
+@click.option(
+    "--max-size", metavar="SIZE", help="Evict least recently used entries above SIZE (e.g. 20G)."
+)
+@click.option("--older-than", metavar="AGE", help="Remove entries unused for AGE (e.g. 30d, 12h).")
+def cache_gc(max_size: str | None, older_than: str | None) -> None:
+    """Remove stale temp files, old entries, and the least recently used beyond a size."""
+    from gasbuild import cache as cache_mod
+    from gasbuild import ui
+
+    removed = cache_mod.gc(
+        _local_cache(),
+        max_size=None if max_size is None else _parse_size(max_size, "--max-size"),
+        older_than=None if older_than is None else _parse_age(older_than),
+    )
+    freed = sum(e.size for e in removed)
+    ui.out.print(f"removed {len(removed)} entries, freed {ui.human_size(freed)}", highlight=False)
+
+
+def _parse_size(text: str, flag: str) -> int:
+    units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    value = text.strip().upper().removesuffix("B").removesuffix("I")
+    unit = value[-1:] if value[-1:] in units else ""
+    try:
+        return int(float(value[: len(value) - len(unit)]) * units[unit])
+    except ValueError:
+        raise UsageError(f"{flag}: {text!r} is not a size", hint="e.g. 500M, 20G") from None
+
+
+def _parse_age(text: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    value = text.strip().lower()
+    try:
+        return float(value[:-1]) * units[value[-1]]
+    except (KeyError, ValueError, IndexError):
+        raise UsageError(f"--older-than: {text!r} is not an age", hint="e.g. 12h, 30d") from None
+
+
+def _age(mtime: float) -> str:
+    import time
+
+    seconds = max(0.0, time.time() - mtime)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit} ago"
+    return "just now"
 
 
 # --------------------------------------------------------------------------------------------

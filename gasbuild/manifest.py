@@ -83,10 +83,26 @@ class BuildSection(_Section):
     out: str = Field("dist", description="Output directory for the zips, relative to gas.toml.")
 
 
-class SourceSpec(_Section):
-    """Where an input file comes from, with an optional digest pin."""
+class CacheSection(_Section):
+    """Where stage results are kept (``[cache]``)."""
 
-    path: str = Field(description="Local path, relative to gas.toml.")
+    dir: str | None = Field(
+        None, description="Local cache directory (default: $GASBUILD_CACHE_DIR or the user cache)."
+    )
+    remote: str | None = Field(
+        None, description="Shared cache at any fsspec URL, e.g. s3://team-cache/gasbuild."
+    )
+    remote_write: bool = Field(True, description="Write back to the remote (false: read-only).")
+
+
+class SourceSpec(_Section):
+    """Where an input file comes from: a local path or any fsspec URL, with optional pins."""
+
+    path: str | None = Field(None, description="Local path, relative to gas.toml.")
+    url: str | None = Field(
+        None,
+        description="Any fsspec URL: file://, http(s)://, s3://, gs://, hf://org/repo/file@rev.",
+    )
     sha256: Annotated[str, Field(pattern=SHA256_PATTERN)] | None = Field(
         None, description="Expected sha256 (64 lowercase hex); the build fails on a mismatch."
     )
@@ -94,9 +110,19 @@ class SourceSpec(_Section):
 
 
 class ArchitectureSpec(_Section):
-    """Where model.py comes from."""
+    """Where model.py comes from: a local file or any fsspec URL."""
 
-    file: str = Field(description="Path of a model.py defining load_model(), relative to gas.toml.")
+    file: str | None = Field(
+        None, description="Path of a model.py defining load_model(), relative to gas.toml."
+    )
+    url: str | None = Field(None, description="Any fsspec URL of the model.py.")
+    sha256: Annotated[str, Field(pattern=SHA256_PATTERN)] | None = Field(
+        None, description="Expected sha256 of model.py."
+    )
+
+    def as_source(self) -> SourceSpec:
+        """The same input seen as a generic source (``file`` is its path)."""
+        return SourceSpec(path=self.file, url=self.url, sha256=self.sha256, size=None)
 
 
 class NormalizeSpec(_Section):
@@ -163,6 +189,7 @@ class Manifest(_Section):
     wallet: WalletSection = WalletSection()
     network: NetworkSection = NetworkSection()
     build: BuildSection = BuildSection()
+    cache: CacheSection = CacheSection()
     models: ModelsSection
 
     def declared(self) -> Iterator[tuple[Modality, ModelSpec]]:
@@ -197,8 +224,6 @@ class ModelTarget:
     spec: ModelSpec
     name: str
     preprocessing: Preprocessing
-    weights_path: Path
-    architecture_path: Path | None
     key: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -243,15 +268,12 @@ class Project:
         for modality, spec in self.manifest.declared():
             if only is not None and modality not in only:
                 continue
-            arch = spec.architecture
             targets.append(
                 ModelTarget(
                     modality=modality,
                     spec=spec,
                     name=spec.name or f"{modality}-detector",
                     preprocessing=resolve_preprocessing(modality, spec.preprocessing),
-                    weights_path=self.resolve(spec.weights.path),
-                    architecture_path=None if arch is None else self.resolve(arch.file),
                 )
             )
         return targets
@@ -305,7 +327,9 @@ def load(path: Path) -> Project:
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         location = Location(display_path(path), line)
-        raise ManifestError("is not valid UTF-8", location=location, hint="save it as UTF-8")
+        raise ManifestError(
+            "is not valid UTF-8", location=location, hint="save it as UTF-8"
+        ) from None
     data = _parse_toml(text, path)
     try:
         manifest = Manifest.model_validate(data)
@@ -480,6 +504,10 @@ def _semantic_errors(project: Project) -> Iterator[ManifestError]:
 
 def _model_errors(project: Project, modality: Modality, spec: ModelSpec) -> Iterator[ManifestError]:
     base = f"models.{modality}"
+    yield from _source_errors(project, f"{base}.weights", spec.weights, ("path", "url"))
+    if spec.architecture is not None:
+        arch = spec.architecture
+        yield from _source_errors(project, f"{base}.architecture", arch, ("file", "url"))
     yield from _preprocessing_errors(project, base, modality, spec.preprocessing)
     if spec.format == "safetensors":
         if spec.architecture is None:
@@ -523,6 +551,53 @@ def _preprocessing_errors(
             f"must be {AUDIO_DURATION_SECONDS} (got {pre.duration_seconds})",
             "the benchmark always feeds 6.0 s clips, 96000 samples",
         )
+
+
+def _source_errors(
+    project: Project, key: str, source: BaseModel, kinds: tuple[str, str]
+) -> Iterator[ManifestError]:
+    """Exactly one of path/url; a URL must not carry credentials (they belong in the env)."""
+    given = [k for k in kinds if getattr(source, k) is not None]
+    if len(given) != 1:
+        how = "both" if given else "neither"
+        yield project.error(
+            key,
+            f"must give exactly one of {kinds[0]} or {kinds[1]} (got {how})",
+            f'e.g. {{ {kinds[0]} = "..." }} for a local file or {{ url = "s3://..." }}',
+        )
+        return
+    url = getattr(source, "url", None)
+    if url is not None:
+        problem = url_secret_problem(url)
+        if problem is not None:
+            yield project.error(
+                f"{key}.url",
+                problem,
+                "credentials come from the environment (AWS_*, HF_TOKEN) or ~/.aws, never gas.toml",
+            )
+
+
+_SECRET_QUERY = re.compile(
+    r"(^|[_-])(token|sig|signature|secret|password|passwd|key|credential|auth)s?($|[_-])", re.I
+)
+
+
+def url_secret_problem(url: str) -> str | None:
+    """Why a URL may not appear in gas.toml or gas.lock (it embeds a secret), or None."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "is not a valid URL"
+    if not parts.scheme:
+        return "needs a scheme such as https://, s3:// or hf://"
+    if parts.username or parts.password:
+        return "embeds credentials (user:password@)"
+    for name, _ in parse_qsl(parts.query, keep_blank_values=True):
+        if _SECRET_QUERY.search(name):
+            return f"carries a secret-looking query parameter ({name})"
+    return None
 
 
 _RESERVED_KWARGS = {

@@ -1,13 +1,15 @@
 """Plan and run a build: per model, fetch -> render -> validate -> package, each stage cached.
 
 Keys come from :func:`gasbuild.cache.action_key`; a stage whose key is known is not run again. A
-no-op rebuild therefore reads only small metadata: weights digests come from the stat cache, the
-validation result and the zip digest from the action cache, and the zip in dist/ is trusted when
-its stat matches the digest recorded when it was written.
+no-op rebuild therefore reads only small metadata: weights digests come from the stat cache (or
+the store, for URLs), the validation result and the zip digest from the action cache, and the zip
+in dist/ is trusted when its stat matches the digest recorded when it was written.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,11 +17,12 @@ from typing import Any
 
 from gasbuild import lock
 from gasbuild.cache import Cache, FileStat, action_key
-from gasbuild.errors import CheckFailed, SourceError, display_path
+from gasbuild.errors import CheckFailed, SourceError, UserError, display_path
 from gasbuild.manifest import ModelTarget, Project
-from gasbuild.stages import fetch, package, render
+from gasbuild.stages import package, render
 from gasbuild.stages import validate as validate_stage
-from gasbuild.stages.package import Entry, FileBlob
+from gasbuild.stages.fetch import Fetched, FetchOptions, Pins, make_source
+from gasbuild.stages.package import Entry
 from gasbuild.stages.validate import CheckOptions, Finding, StagedSubmission
 from gasbuild.submission import CONFIG_FILE, MODEL_FILE, Modality, zip_name
 
@@ -33,6 +36,8 @@ class BuildOptions:
     smoke: bool = True
     deep: bool = False
     write_lock: bool = True
+    locked: bool = False  # fail instead of changing gas.lock (CI)
+    fetch: FetchOptions = field(default_factory=FetchOptions)
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,10 @@ class BuildReport:
 FindingsSink = Callable[[str, list[Finding]], None]
 
 
+class LockMismatch(UserError):
+    """``--locked`` and gas.lock is missing or does not match what the build resolved."""
+
+
 def build(
     project: Project,
     cache: Cache,
@@ -74,13 +83,21 @@ def build(
 ) -> BuildReport:
     """Build every selected model; raise on the first model that cannot be built."""
     out_dir = options.out_dir or project.out_dir
+    lock_path = project.root / lock.LOCK_NAME
+    if options.locked and not lock_path.exists():
+        raise LockMismatch(
+            f"{display_path(lock_path)} is missing and --locked was given",
+            hint="run `gasbuild lock` and commit gas.lock",
+        )
+    locked = lock.read(lock_path)
     results = [
-        _build_model(project, target, cache, options, out_dir, on_findings)
+        _build_model(
+            project, target, cache, options, out_dir, on_findings, locked.get(target.modality)
+        )
         for target in project.targets(options.only)
     ]
-    lock_path = project.root / lock.LOCK_NAME
     written = False
-    if options.write_lock:
+    if options.write_lock and not options.locked:
         updates: dict[str, Any] = {r.modality: r.lock_entry for r in results}
         written = lock.write(lock_path, updates)
     return BuildReport(results, lock_path, written)
@@ -93,22 +110,23 @@ def _build_model(
     options: BuildOptions,
     out_dir: Path,
     on_findings: FindingsSink | None,
+    locked: dict[str, Any] | None,
 ) -> ModelResult:
     stages: list[StageRun] = []
-    weights, hit = fetch.fetch_local(
-        target.weights_path,
-        cache,
-        sha256=target.spec.weights.sha256,
-        size=target.spec.weights.size,
-        location=project.locate(f"{target.key}.weights.path"),
-        key=f"{target.key}.weights",
-    )
-    stages.append(StageRun("fetch", hit))
-    entries, inputs = _render(project, target, weights)
+    inputs: dict[str, Fetched] = {
+        "weights": _fetch_weights(project, target, cache, options, locked)
+    }
+    if target.spec.format == "safetensors":
+        inputs["architecture"] = _fetch_architecture(project, target, cache, options, locked)
+    stages.append(StageRun("fetch", all(f.hit for f in inputs.values())))
+    entries = _render(target, inputs)
     stages.append(StageRun("render", False))
+    input_records = {name: _input_record(f) for name, f in inputs.items()}
+    if options.locked:
+        _check_locked(target, locked, input_records, _digests(entries))
+
     zip_path = out_dir / zip_name(target.modality)
     origin = display_path(zip_path)
-
     findings, hit = _validate(target, entries, cache, options, origin)
     stages.append(StageRun("validate", hit))
     if on_findings is not None and findings:
@@ -121,7 +139,18 @@ def _build_model(
 
     result, hit = _package(entries, zip_path, cache)
     stages.append(StageRun("package", hit))
-    lock_entry = _lock_entry(project, target, inputs, entries, zip_path, result)
+    lock_entry = {
+        "format": target.spec.format,
+        "inputs": input_records,
+        "entries": _digests(entries),
+        "output": {
+            "path": _relative(project, zip_path),
+            "sha256": result.sha256,
+            "size": result.size,
+        },
+    }
+    if options.locked:
+        _check_locked_output(target, locked, lock_entry)
     return ModelResult(
         modality=target.modality,
         format=target.spec.format,
@@ -135,43 +164,59 @@ def _build_model(
     )
 
 
-def _render(
-    project: Project, target: ModelTarget, weights: FileBlob
-) -> tuple[list[Entry], dict[str, dict[str, Any]]]:
-    """The zip's entries, sorted by name, and the lock's record of each input."""
-    inputs: dict[str, dict[str, Any]] = {"weights": _input_record(project, weights)}
+def _locked_input(locked: dict[str, Any] | None, name: str) -> dict[str, Any] | None:
+    if not locked:
+        return None
+    value = locked.get("inputs", {}).get(name)
+    return value if isinstance(value, dict) else None
+
+
+def _fetch_weights(
+    project: Project,
+    target: ModelTarget,
+    cache: Cache,
+    options: BuildOptions,
+    locked: dict[str, Any] | None,
+) -> Fetched:
+    spec = target.spec.weights
+    key = f"{target.key}.weights"
+    location = project.locate(f"{key}.{'url' if spec.url else 'path'}")
+    source = make_source(spec.path, spec.url, project.root, key, location)
+    pins = Pins(sha256=spec.sha256, size=spec.size)
+    return source.fetch(cache, pins, options.fetch, _locked_input(locked, "weights"))
+
+
+def _fetch_architecture(
+    project: Project,
+    target: ModelTarget,
+    cache: Cache,
+    options: BuildOptions,
+    locked: dict[str, Any] | None,
+) -> Fetched:
+    arch = target.spec.architecture
+    assert arch is not None  # the manifest requires it for safetensors
+    key = f"{target.key}.architecture"
+    location = project.locate(f"{key}.{'url' if arch.url else 'file'}")
+    source = make_source(arch.file, arch.url, project.root, key, location)
+    return source.fetch(
+        cache, Pins(sha256=arch.sha256), options.fetch, _locked_input(locked, "architecture")
+    )
+
+
+def _render(target: ModelTarget, inputs: dict[str, Fetched]) -> list[Entry]:
+    """The zip's entries, sorted by name."""
+    weights = inputs["weights"].blob
     if target.spec.format == "onnx":
-        return [Entry.file(f"{target.modality}_detector.onnx", weights)], inputs
-    assert target.architecture_path is not None  # the manifest requires it for safetensors
-    model_py = _read_text_input(project, target, target.architecture_path)
-    inputs["architecture"] = {
-        "path": _relative(project, target.architecture_path),
-        "sha256": _sha256(model_py),
-        "size": len(model_py),
-    }
+        return [Entry.file(f"{target.modality}_detector.onnx", weights)]
+    model_py = inputs["architecture"].blob.path.read_bytes()
+    if hashlib.sha256(model_py).hexdigest() != inputs["architecture"].blob.sha256:
+        raise SourceError(f"{target.key}.architecture changed during the build; run it again")
     entries = [
         Entry.text(CONFIG_FILE, render.render_config(target)),
         Entry.text(MODEL_FILE, model_py),
         Entry.file(target.spec.weights_file, weights),
     ]
-    return sorted(entries, key=lambda e: e.name), inputs
-
-
-def _read_text_input(project: Project, target: ModelTarget, path: Path) -> bytes:
-    location = project.locate(f"{target.key}.architecture.file")
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise SourceError(
-            f"{target.key}.architecture.file: {display_path(path)} does not exist",
-            hint="fix the path (it is relative to gas.toml)",
-            location=location,
-        ) from None
-    except OSError as exc:
-        raise SourceError(
-            f"{target.key}.architecture.file: cannot read {display_path(path)} ({exc.strerror})",
-            location=location,
-        ) from None
+    return sorted(entries, key=lambda e: e.name)
 
 
 def _validate(
@@ -216,49 +261,64 @@ def _package(entries: list[Entry], zip_path: Path, cache: Cache) -> tuple[packag
             return package.ZipResult(recorded["sha256"], int(recorded["size"])), True
     result = package.write_zip(zip_path, entries, date_time=date_time)
     cache.put_action(key, {"sha256": result.sha256, "size": result.size})
-    cache.put_digests(
-        zip_path, FileStat.of(zip_path), {"sha256": result.sha256, "size": result.size}
-    )
+    digests = {"sha256": result.sha256, "size": result.size}
+    cache.put_digests(zip_path, FileStat.of(zip_path), digests, ours=True)
     return result, False
 
 
 def _digests(entries: list[Entry]) -> dict[str, str]:
     return {
-        e.name: _sha256(e.data) if isinstance(e.data, bytes) else e.data.sha256 for e in entries
+        e.name: hashlib.sha256(e.data).hexdigest() if isinstance(e.data, bytes) else e.data.sha256
+        for e in entries
     }
-
-
-def _sha256(data: bytes) -> str:
-    import hashlib
-
-    return hashlib.sha256(data).hexdigest()
 
 
 def _relative(project: Project, path: Path) -> str:
-    import os
-
     return Path(os.path.relpath(path, project.root)).as_posix()
 
 
-def _input_record(project: Project, blob: FileBlob) -> dict[str, Any]:
-    return {"path": _relative(project, blob.path), "sha256": blob.sha256, "size": blob.size}
+def _input_record(fetched: Fetched) -> dict[str, Any]:
+    return {**fetched.record, "sha256": fetched.blob.sha256, "size": fetched.blob.size}
 
 
-def _lock_entry(
-    project: Project,
+def _check_locked(
     target: ModelTarget,
+    locked: dict[str, Any] | None,
     inputs: dict[str, dict[str, Any]],
-    entries: list[Entry],
-    zip_path: Path,
-    result: package.ZipResult,
-) -> dict[str, Any]:
-    return {
-        "format": target.spec.format,
-        "inputs": inputs,
-        "entries": _digests(entries),
-        "output": {
-            "path": _relative(project, zip_path),
-            "sha256": result.sha256,
-            "size": result.size,
-        },
-    }
+    entries: dict[str, str],
+) -> None:
+    """Before anything is written: the resolved inputs must be exactly what gas.lock says."""
+    if not locked:
+        raise LockMismatch(
+            f"gas.lock has no entry for {target.key}",
+            hint="run `gasbuild lock` and commit gas.lock",
+        )
+    changes = _differences("inputs", locked.get("inputs", {}), inputs)
+    changes += _differences("entries", locked.get("entries", {}), entries)
+    if changes:
+        raise LockMismatch(
+            f"gas.lock is stale for {target.key}: " + "; ".join(changes[:4]),
+            hint="run `gasbuild lock` to accept the change, then commit gas.lock",
+        )
+
+
+def _check_locked_output(
+    target: ModelTarget, locked: dict[str, Any] | None, entry: dict[str, Any]
+) -> None:
+    changes = _differences("output", (locked or {}).get("output", {}), entry["output"])
+    if changes:
+        raise LockMismatch(
+            f"{target.key} did not reproduce the zip in gas.lock: " + "; ".join(changes),
+            hint="the same inputs gave other bytes; report this with both zips",
+        )
+
+
+def _differences(prefix: str, old: Any, new: Any) -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for key in sorted(set(old) | set(new)):
+            out += _differences(f"{prefix}.{key}", old.get(key), new.get(key))
+        return out
+    if old == new:
+        return []
+    return [f"{prefix} would change from {old!r} to {new!r}"]

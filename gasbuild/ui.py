@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
@@ -56,3 +57,51 @@ def table(title: str, columns: list[str], rows: list[list[str]]) -> None:
     for row in rows:
         grid.add_row(*row)
     out.print(grid)
+
+
+_progress: Any = None
+
+
+def progress_factory() -> Callable[[str, int | None], Callable[[int], None]]:
+    """Progress bars on stderr for long transfers; ``advance(-1)`` finishes a bar."""
+
+    def start(label: str, total: int | None) -> Callable[[int], None]:
+        global _progress
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        if _progress is None:
+            _progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                console=err,
+                transient=True,
+            )
+            _progress.start()
+        task = _progress.add_task(label, total=total)
+
+        def advance(n: int) -> None:
+            if n < 0:
+                _progress.remove_task(task)
+            else:
+                _progress.advance(task, n)
+
+        return advance
+
+    return start
+
+
+def stop_progress() -> None:
+    global _progress
+    if _progress is not None:
+        _progress.stop()
+        _progress = None

@@ -194,6 +194,48 @@ BAD = [
         1,
         "models.image.weights_file must be a plain file name ending in .safetensors",
     ),
+    (
+        "source-both",
+        GOOD_IMAGE.replace('path = "w.safetensors"', 'path = "w", url = "s3://b/w"'),
+        3,
+        1,
+        "models.image.weights must give exactly one of path or url (got both)",
+    ),
+    (
+        "source-neither",
+        GOOD_IMAGE.replace('path = "w.safetensors"', 'sha256 = "' + "a" * 64 + '"'),
+        3,
+        1,
+        "models.image.weights must give exactly one of path or url (got neither)",
+    ),
+    (
+        "url-credentials",
+        GOOD_IMAGE.replace('path = "w.safetensors"', 'url = "https://me:pw@h/w"'),
+        3,
+        13,
+        "models.image.weights.url embeds credentials",
+    ),
+    (
+        "url-token",
+        GOOD_IMAGE.replace('path = "w.safetensors"', 'url = "https://h/w?token=abc"'),
+        3,
+        13,
+        "models.image.weights.url carries a secret-looking query parameter (token)",
+    ),
+    (
+        "url-presigned",
+        GOOD_IMAGE.replace('path = "w.safetensors"', 'url = "https://h/w?X-Amz-Signature=abc"'),
+        3,
+        13,
+        "secret-looking query parameter (X-Amz-Signature)",
+    ),
+    (
+        "url-no-scheme",
+        GOOD_IMAGE.replace('path = "w.safetensors"', 'url = "bucket/w"'),
+        3,
+        13,
+        "models.image.weights.url needs a scheme",
+    ),
     ("invalid-toml", "[models.image\n", 1, 14, "invalid TOML: Expected ']'"),
     (
         "duplicate-key",
@@ -260,7 +302,7 @@ def test_defaults_are_made_explicit(tmp_path: Path) -> None:
     assert (video.preprocessing.resize, video.preprocessing.num_frames) == ((224, 224), 16)
     assert (audio.preprocessing.sample_rate, audio.preprocessing.duration_seconds) == (16000, 6.0)
     assert image.name == "image-detector"
-    assert image.weights_path == (tmp_path / "w.safetensors").resolve()
+    assert image.spec.weights.path == "w.safetensors"
     assert [t.modality for t in project.targets(frozenset({"audio"}))] == ["audio"]
 
 

@@ -19,7 +19,9 @@ architecture = { file = "model.py" }
 weights = { path = "w.safetensors" }
 num_classes = 3
 dtype = "bf16"
-preprocessing = { num_frames = 8, frame_rate = 8, normalize = { mean = [0.5, 0.5, 0.5], std = [0.25, 0.25, 0.25] } }
+preprocessing.num_frames = 8
+preprocessing.frame_rate = 8
+preprocessing.normalize = { mean = [0.5, 0.5, 0.5], std = [0.25, 0.25, 0.25] }
 model = { width = 16, tags = ["a", "b"], flags = { deep = true } }
 """
 

@@ -1,36 +1,97 @@
-"""Fetch stage: resolve an input to a local file with known sha256, CRC-32 and size.
+"""Fetch stage: turn a source (local path or any fsspec URL) into a local file with known digests.
 
-Local paths are hashed in place (never copied), once: the stat cache remembers the digests of an
-unchanged file. A ``sha256``/``size`` pin is enforced here, before anything downstream runs.
+One small interface, :class:`Source`, with two implementations: :class:`LocalSource` (hashed in
+place, never copied; the stat cache spares re-reading an unchanged file) and :class:`UrlSource`
+(any fsspec URL; streamed into the content-addressed store, hashed while copying, renamed into
+place only when the pins match). A URL's bytes are looked up by digest first (the pin, or the
+digest gas.lock recorded for that URL), so a locked build touches the network only for what the
+cache lacks; ``offline`` forbids that, ``refresh`` ignores the lock.
 """
 
 from __future__ import annotations
 
+import hashlib
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, BinaryIO, Protocol
 
 from gasbuild.cache import Cache, FileStat
-from gasbuild.errors import Location, SourceError, display_path
-from gasbuild.stages.package import FileBlob, measure_file
+from gasbuild.errors import Location, SourceError, TransportError, display_path
+from gasbuild.stages.package import CHUNK, FileBlob, measure_file
 
 STAGE_VERSION = "1"
+DOWNLOAD_ATTEMPTS = 3
+RETRY_BASE_SECONDS = 0.5
+
+# (description, total bytes or None) -> advance(n_bytes); advance(-1) closes the bar.
+ProgressFactory = Callable[[str, int | None], Callable[[int], None]]
 
 
-def fetch_local(
-    path: Path,
-    cache: Cache,
-    *,
-    sha256: str | None = None,
-    size: int | None = None,
-    location: Location | None = None,
-    key: str = "path",
+@dataclass(frozen=True)
+class FetchOptions:
+    offline: bool = False
+    refresh: bool = False
+    progress: ProgressFactory | None = None
+
+
+@dataclass
+class Fetched:
+    """A fetched input: the file and its digests, whether the cache answered, and its record."""
+
+    blob: FileBlob
+    hit: bool
+    record: dict[str, Any] = field(default_factory=dict)
+
+
+class Source(Protocol):
+    """One input file, wherever it lives."""
+
+    key: str  # the manifest key, e.g. "models.image.weights", for messages
+    location: Location | None
+
+    def fetch(
+        self, cache: Cache, pins: Pins, options: FetchOptions, locked: dict[str, Any] | None
+    ) -> Fetched: ...
+
+
+@dataclass(frozen=True)
+class Pins:
+    sha256: str | None = None
+    size: int | None = None
+
+
+# ------------------------------------------------------------------------------------------------
+# Local files
+
+
+@dataclass
+class LocalSource:
+    path: Path
+    root: Path
+    key: str
+    location: Location | None = None
+
+    def fetch(
+        self, cache: Cache, pins: Pins, options: FetchOptions, locked: dict[str, Any] | None
+    ) -> Fetched:
+        blob, hit = hash_local(self.path, cache, key=self.key, location=self.location)
+        check_pins(blob, pins, self.key, self.location, display_path(self.path))
+        return Fetched(blob, hit, {"path": _relative(self.path, self.root)})
+
+
+def hash_local(
+    path: Path, cache: Cache, *, key: str, location: Location | None
 ) -> tuple[FileBlob, bool]:
-    """The file's blob and whether its digests came from the cache (no bytes read)."""
+    """A local file's blob and whether its digests came from the stat cache (no bytes read)."""
     try:
         before = FileStat.of(path)
     except FileNotFoundError:
         raise SourceError(
             f"{key}: {display_path(path)} does not exist",
-            hint="fix the path (it is relative to gas.toml)",
+            hint="paths are relative to gas.toml",
             location=location,
         ) from None
     except OSError as exc:
@@ -40,31 +101,241 @@ def fetch_local(
     if not path.is_file():
         raise SourceError(f"{key}: {display_path(path)} is not a file", location=location)
     known = cache.get_digests(path)
-    hit = known is not None
     if known is not None:
-        blob = FileBlob(path, int(known["size"]), int(known["crc32"]), str(known["sha256"]))
-    else:
-        blob = measure_file(path)
-        if FileStat.of(path) == before:  # not changed while we read it: safe to remember
-            digests = {"sha256": blob.sha256, "crc32": blob.crc32, "size": blob.size}
-            cache.put_digests(path, before, digests)
-    _check_pins(blob, sha256, size, location, key)
-    return blob, hit
+        return FileBlob(path, int(known["size"]), int(known["crc32"]), str(known["sha256"])), True
+    blob = measure_file(path)
+    if FileStat.of(path) == before:  # unchanged while we read it: safe to remember
+        cache.put_digests(path, before, _digests(blob))
+    return blob, False
 
 
-def _check_pins(
-    blob: FileBlob, sha256: str | None, size: int | None, location: Location | None, key: str
-) -> None:
-    where = display_path(blob.path)
-    if size is not None and blob.size != size:
+def _digests(blob: FileBlob) -> dict[str, Any]:
+    return {"sha256": blob.sha256, "crc32": blob.crc32, "size": blob.size}
+
+
+def check_pins(blob: FileBlob, pins: Pins, key: str, location: Location | None, where: str) -> None:
+    """Enforce the ``size`` and ``sha256`` pins of gas.toml."""
+    hint = "the file changed: update the pin only if the new file is the one you want"
+    if pins.size is not None and blob.size != pins.size:
         raise SourceError(
-            f"{key}: {where} is {blob.size} bytes, the pin says {size}",
-            hint="the file changed: update the pin only if the new file is the one you want",
+            f"{key}: {where} is {blob.size} bytes, the pin says {pins.size}",
+            hint=hint,
             location=location,
         )
-    if sha256 is not None and blob.sha256 != sha256:
+    if pins.sha256 is not None and blob.sha256 != pins.sha256:
         raise SourceError(
-            f"{key}: {where} has sha256 {blob.sha256}, the pin says {sha256}",
-            hint="the file changed: update the pin only if the new file is the one you want",
+            f"{key}: {where} has sha256 {blob.sha256}, the pin says {pins.sha256}",
+            hint=hint,
             location=location,
         )
+
+
+def _relative(path: Path, root: Path) -> str:
+    import os
+
+    return Path(os.path.relpath(path, root)).as_posix()
+
+
+# ------------------------------------------------------------------------------------------------
+# URLs (any fsspec filesystem)
+
+
+@dataclass
+class UrlSource:
+    url: str
+    key: str
+    location: Location | None = None
+
+    def fetch(
+        self, cache: Cache, pins: Pins, options: FetchOptions, locked: dict[str, Any] | None
+    ) -> Fetched:
+        record: dict[str, Any] = {"url": self.url}
+        usable_lock = (
+            locked if (locked and locked.get("url") == self.url and not options.refresh) else None
+        )
+        known = pins.sha256 or (usable_lock or {}).get("sha256")
+        if usable_lock:
+            record.update({k: v for k, v in usable_lock.items() if k in ("revision", "etag")})
+        if known and cache.has_object(known):
+            blob = _stored_blob(cache, known)
+            check_pins(blob, pins, self.key, self.location, self.url)
+            return Fetched(blob, True, record)
+        if known and not options.refresh:
+            pulled = _pull_from_remote_cache(cache, known, options)
+            if pulled is not None:
+                check_pins(pulled, pins, self.key, self.location, self.url)
+                return Fetched(pulled, True, record)
+        if options.offline:
+            missing = f" (sha256 {known})" if known else ""
+            raise SourceError(
+                f"{self.key}: {self.url} is not in the cache{missing} and the build is offline",
+                hint="run the build once online (without --offline / GASBUILD_OFFLINE)",
+                location=self.location,
+            )
+        blob, meta = self._download(cache, pins, options)
+        record.update(meta)
+        return Fetched(blob, False, record)
+
+    def _download(
+        self, cache: Cache, pins: Pins, options: FetchOptions
+    ) -> tuple[FileBlob, dict[str, Any]]:
+        for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+            try:
+                return _download_once(self, cache, pins, options)
+            except SourceError:
+                raise
+            except Exception as exc:  # network faults of any backend: retried, bounded
+                if attempt == DOWNLOAD_ATTEMPTS:
+                    reason = _short(exc)
+                    raise TransportError(
+                        f"{self.key}: downloading {self.url} failed {attempt} times ({reason})",
+                        hint="check the network and the credentials in your environment",
+                    ) from None
+                time.sleep(RETRY_BASE_SECONDS * 2 ** (attempt - 1))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _stored_blob(cache: Cache, sha256: str) -> FileBlob:
+    path = cache.object_path(sha256)
+    known = cache.get_digests(path)
+    if known is not None and known.get("sha256") == sha256:
+        return FileBlob(path, int(known["size"]), int(known["crc32"]), sha256)
+    blob = measure_file(path)
+    if blob.sha256 != sha256:  # corrupted on disk: drop it and fetch again
+        path.unlink(missing_ok=True)
+        raise TransportError(f"cache object {sha256} was corrupt and has been removed; run again")
+    cache.put_digests(path, FileStat.of(path), _digests(blob), ours=True)
+    return blob
+
+
+def _pull_from_remote_cache(cache: Cache, sha256: str, options: FetchOptions) -> FileBlob | None:
+    stream = cache.open_remote_object(sha256)
+    if stream is None:
+        return None
+    with stream:
+        blob = _stream_into_store(cache, stream, None, f"remote cache {sha256[:12]}", options)
+    if blob.sha256 != sha256:
+        cache.object_path(blob.sha256).unlink(missing_ok=True)
+        return None
+    return blob
+
+
+def _download_once(
+    source: UrlSource, cache: Cache, pins: Pins, options: FetchOptions
+) -> tuple[FileBlob, dict[str, Any]]:
+    import fsspec
+
+    url, meta = resolve_url(source.url)
+    try:
+        fs, path = fsspec.core.url_to_fs(url)
+        info = fs.info(path)
+    except FileNotFoundError:
+        raise SourceError(
+            f"{source.key}: {source.url} does not exist", location=source.location
+        ) from None
+    except PermissionError as exc:
+        raise SourceError(
+            f"{source.key}: access to {source.url} was refused ({_short(exc)})",
+            hint="set the backend's credentials in the environment (AWS_*, HF_TOKEN, ...)",
+            location=source.location,
+        ) from None
+    except ImportError as exc:
+        raise SourceError(
+            f"{source.key}: {source.url} needs an extra package ({_short(exc)})",
+            hint="pip install 'gasbuild[s3]' for s3://, 'gasbuild[hf]' for hf://",
+            location=source.location,
+        ) from None
+    size = info.get("size")
+    for name in ("ETag", "etag", "VersionId", "version_id"):
+        if info.get(name):
+            meta.setdefault(
+                "etag" if "tag" in name.lower() else "version", str(info[name]).strip('"')
+            )
+    with fs.open(path, "rb") as stream:
+        blob = _stream_into_store(
+            cache,
+            stream,
+            size,
+            source.url,
+            options,
+            pins=pins,
+            key=source.key,
+            location=source.location,
+        )
+    return blob, meta
+
+
+def resolve_url(url: str) -> tuple[str, dict[str, Any]]:
+    """Pin moving references: an hf:// URL without a commit is resolved to one."""
+    if not url.startswith("hf://"):
+        return url, {}
+    from gasbuild.stages.hfresolve import resolve_hf
+
+    return resolve_hf(url)
+
+
+def _stream_into_store(
+    cache: Cache,
+    stream: BinaryIO,
+    size: int | None,
+    label: str,
+    options: FetchOptions,
+    *,
+    pins: Pins | None = None,
+    key: str = "",
+    location: Location | None = None,
+) -> FileBlob:
+    """Copy a stream to a temp file in the store, hashing while copying; verify, then rename."""
+    import os
+    import tempfile
+
+    fd, tmp_name = tempfile.mkstemp(dir=cache.temp_dir(), suffix=".tmp")
+    tmp = Path(tmp_name)
+    advance = options.progress(label, size) if options.progress else None
+    try:
+        sha, crc, total = hashlib.sha256(), 0, 0
+        with os.fdopen(fd, "wb", buffering=0) as out:
+            while True:
+                data = stream.read(CHUNK)
+                if not data:
+                    break
+                sha.update(data)
+                crc = zlib.crc32(data, crc)
+                out.write(data)
+                total += len(data)
+                if advance:
+                    advance(len(data))
+            os.fsync(out.fileno())
+        if size is not None and total != size:
+            raise OSError(f"connection ended after {total} of {size} bytes")
+        blob = FileBlob(tmp, total, crc, sha.hexdigest())
+        if pins is not None:
+            check_pins(blob, pins, key, location, label)
+        final = cache.add_object(tmp, blob.sha256)
+        blob = FileBlob(final, blob.size, blob.crc32, blob.sha256)
+        cache.put_digests(final, FileStat.of(final), _digests(blob), ours=True)
+        return blob
+    finally:
+        tmp.unlink(missing_ok=True)
+        if advance:
+            advance(-1)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:200]
+
+
+def make_source(
+    spec_path: str | None, spec_url: str | None, root: Path, key: str, location: Location | None
+) -> Source:
+    """The Source for a manifest entry (the manifest guarantees exactly one of path/url)."""
+    if spec_url is not None and spec_url.startswith("file://"):
+        from urllib.parse import unquote, urlsplit
+
+        return LocalSource(Path(unquote(urlsplit(spec_url).path)), root, key, location)
+    if spec_url is not None:
+        return UrlSource(spec_url, key, location)
+    assert spec_path is not None
+    path = (root / Path(spec_path).expanduser()).resolve()
+    return LocalSource(path, root, key, location)

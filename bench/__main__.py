@@ -1,0 +1,271 @@
+"""``python -m bench --sizes 256M,1G,4G``: time and memory of gasbuild against the disk's floor.
+
+For each size, a synthetic safetensors model is written to a temp dir; then each case runs
+``--repeat`` times in its own process, and we report min and median wall time and the peak
+resident set of the process and its children (``getrusage(RUSAGE_CHILDREN)`` in a fresh wrapper
+process, so runs never share a high-water mark). Results are ratios against baselines measured
+in the same run, never absolute targets:
+
+    L = 2 x (openssl sha256 of the weights) + (cp of the weights)
+
+is the floor of a cold build: the weights must be hashed (their digest keys the cache and the
+lock), the zip must be hashed (its digest is the lock's and the upload's), and the zip written
+once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+
+MODEL_PY = """\
+import torch
+import torch.nn as nn
+from safetensors.torch import load_file
+
+
+class Big(nn.Module):
+    def __init__(self, num_classes: int = 2) -> None:
+        super().__init__()
+        self.head = nn.Linear(8, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(x.float().mean(dim=(2, 3)).repeat(1, 3)[:, :8])
+
+
+def load_model(weights_path: str, num_classes: int = 2) -> nn.Module:
+    model = Big(num_classes)
+    model.load_state_dict(load_file(weights_path), strict=False)
+    return model
+"""
+
+GAS_TOML = """\
+[models.image]
+name = "bench"
+architecture = { file = "model.py" }
+weights = { path = "model.safetensors" }
+preprocessing = { resize = [32, 32] }
+"""
+
+
+@dataclass
+class Measurement:
+    case: str
+    size_bytes: int
+    runs: list[float]
+    peak_rss_mib: float
+
+    @property
+    def best(self) -> float:
+        return min(self.runs)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.runs)
+
+
+def parse_size(text: str) -> int:
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    text = text.strip().upper().removesuffix("B").removesuffix("I")
+    if text[-1] in units:
+        return int(float(text[:-1]) * units[text[-1]])
+    return int(text)
+
+
+def write_weights(path: Path, size: int) -> None:
+    """A safetensors file of about ``size`` bytes: float32 tensors of normal noise (incompressible
+    like real weights), written in 64 MiB tensors."""
+    rng = np.random.default_rng(0)
+    chunk = 16 << 20  # floats per tensor: 64 MiB
+    counts = []
+    remaining = max(size // 4, 1)
+    while remaining > 0:
+        counts.append(min(chunk, remaining))
+        remaining -= counts[-1]
+    header: dict[str, object] = {}
+    offset = 0
+    for i, n in enumerate(counts):
+        header[f"layer{i:04d}.weight"] = {
+            "dtype": "F32",
+            "shape": [n],
+            "data_offsets": [offset, offset + 4 * n],
+        }
+        offset += 4 * n
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    raw += b" " * (-len(raw) % 8)
+    with path.open("wb") as f:
+        f.write(len(raw).to_bytes(8, "little"))
+        f.write(raw)
+        for n in counts:
+            f.write(rng.standard_normal(n, dtype=np.float32).tobytes())
+
+
+def run_measured(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Wall time and peak RSS (MiB) of ``cmd`` and its children, in a fresh wrapper process."""
+    wrapper = (
+        "import json, resource, subprocess, sys, time\n"
+        "cmd = json.loads(sys.argv[1])\n"
+        "t = time.perf_counter()\n"
+        "rc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE).returncode\n"
+        "dt = time.perf_counter() - t\n"
+        "rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024\n"
+        "print(json.dumps([rc, dt, rss]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", wrapper, json.dumps(cmd)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rc, seconds, rss = json.loads(out.stdout.strip().splitlines()[-1])
+    if rc != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {rc}: {out.stderr[-2000:]}")
+    return float(seconds), float(rss)
+
+
+def gasbuild_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "gasbuild", *args]
+
+
+class Bench:
+    def __init__(self, workdir: Path, size: int, repeat: int) -> None:
+        self.workdir = workdir
+        self.size = size
+        self.repeat = repeat
+        self.project = workdir / "project"
+        self.project.mkdir()
+        (self.project / "model.py").write_text(MODEL_PY)
+        (self.project / "gas.toml").write_text(GAS_TOML)
+        self.weights = self.project / "model.safetensors"
+        write_weights(self.weights, size)
+        self.cache = workdir / "cache"
+        self.env = {**os.environ, "GASBUILD_CACHE_DIR": str(self.cache)}
+        self.results: list[Measurement] = []
+
+    def measure(
+        self,
+        case: str,
+        cmd: list[str],
+        before: list[list[str]] | None = None,
+        prepare: object = None,
+    ) -> Measurement:
+        runs: list[float] = []
+        peak = 0.0
+        for _ in range(self.repeat):
+            if callable(prepare):
+                prepare()
+            for step in before or []:
+                subprocess.run(
+                    step,
+                    cwd=self.project,
+                    env=self.env,
+                    check=True,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            seconds, rss = run_measured(cmd, self.project, self.env)
+            runs.append(seconds)
+            peak = max(peak, rss)
+        result = Measurement(case, self.size, runs, peak)
+        self.results.append(result)
+        print(
+            f"  {case:<28} min {result.best:8.3f} s  median {result.median:8.3f} s"
+            f"  peak RSS {peak:7.1f} MiB",
+            flush=True,
+        )
+        return result
+
+    def clear_cache(self) -> None:
+        shutil.rmtree(self.cache, ignore_errors=True)
+        shutil.rmtree(self.project / "dist", ignore_errors=True)
+
+    def touch_model_py(self) -> None:
+        path = self.project / "model.py"
+        path.write_text(path.read_text() + f"# edit {time.time_ns()}\n")
+
+    def run(self) -> None:
+        w = str(self.weights)
+        self.measure("openssl sha256", ["openssl", "dgst", "-sha256", w])
+        self.measure("cp", ["cp", w, str(self.workdir / "copy.bin")])
+        hand = (
+            "import hashlib, subprocess\n"
+            "files = ['model.py', 'model.safetensors']\n"
+            "subprocess.run(['zip', '-q', '-r', '../hand.zip', *files], check=True)\n"
+            "hashlib.sha256(open('../hand.zip', 'rb').read()).hexdigest()\n"
+        )
+        self.measure(
+            "hand build (zip + read-all)",
+            [sys.executable, "-c", hand],
+            prepare=lambda: (self.workdir / "hand.zip").unlink(missing_ok=True),
+        )
+        build = gasbuild_cmd("build", "--no-smoke")
+        self.measure("gasbuild cold build", build, prepare=self.clear_cache)
+        self.measure("gasbuild no-op rebuild", build)
+        self.measure("gasbuild edit model.py", build, prepare=self.touch_model_py)
+        (self.workdir / "copy.bin").unlink(missing_ok=True)
+
+    def ratios(self) -> dict[str, float]:
+        by = {m.case: m.best for m in self.results}
+        floor = 2 * by["openssl sha256"] + by["cp"]
+        out = {"L (2 x sha256 + cp), s": floor}
+        for m in self.results:
+            out[f"{m.case} / L"] = m.best / floor
+        return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1G", help="comma-separated weight sizes (256M,1G,4G)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--name", default=None, help="results file name (default: by sizes)")
+    parser.add_argument("--workdir", type=Path, default=None, help="temp dir (default: system)")
+    args = parser.parse_args(argv)
+    sizes = [parse_size(s) for s in args.sizes.split(",")]
+    report: dict[str, object] = {
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+        },
+        "sizes": {},
+    }
+    for size in sizes:
+        print(f"size {size / (1 << 20):.0f} MiB", flush=True)
+        with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+            bench = Bench(Path(tmp), size, args.repeat)
+            bench.run()
+            ratios = bench.ratios()
+            for key, value in ratios.items():
+                print(f"  {key:<40} {value:8.3f}")
+            report["sizes"][str(size)] = {  # type: ignore[index]
+                "measurements": [
+                    {**asdict(m), "min": m.best, "median": m.median} for m in bench.results
+                ],
+                "ratios": ratios,
+            }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    name = args.name or "sizes-" + args.sizes.replace(",", "_")
+    (RESULTS / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {RESULTS / (name + '.json')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

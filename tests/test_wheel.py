@@ -1,0 +1,94 @@
+"""A non-editable install (a built wheel) finds its templates and schemas from any directory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+
+@pytest.mark.slow
+def test_wheel_ships_templates_and_schemas(tmp_path: Path) -> None:
+    wheels = tmp_path / "wheels"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(wheels),
+            str(REPO),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (wheel,) = wheels.glob("gasbuild-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "gasbuild/_data/templates/init/gas.toml.j2" in names
+    assert "gasbuild/_data/schemas/gas.schema.json" in names
+
+    site = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--target",
+            str(site),
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    code = (
+        "import gasbuild, sys\n"
+        "from gasbuild.resources import data_dir\n"
+        f"assert gasbuild.__file__.startswith({str(site)!r}), gasbuild.__file__\n"
+        f"assert str(data_dir('templates')).startswith({str(site)!r})\n"
+        "from gasbuild.cli import main\n"
+        "main(['init', '-C', 'proj', '--modality', 'image'])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    gas_toml = (elsewhere / "proj" / "gas.toml").read_text()
+    assert (site / "gasbuild" / "_data" / "schemas" / "gas.schema.json").as_uri() in gas_toml
+    check = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gasbuild",
+            "schema",
+            "--check",
+            str(site / "gasbuild" / "_data" / "schemas" / "gas.schema.json"),
+        ],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert check.returncode == 0, check.stderr
