@@ -303,6 +303,83 @@ def init(
         ui.err.print(f"wrote {path}", markup=False, highlight=False)
 
 
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
+@click.option(
+    "--modality",
+    type=click.Choice(MODALITIES),
+    help="Expected modality (default: from each model_config.yaml or the ONNX input).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    help="Expected format (default: inferred from the files).",
+)
+@click.option("--no-smoke", is_flag=True, help="Skip loading and running the model.")
+@click.option("--deep", is_flag=True, help="Stream every weight to reject NaN/Inf.")
+@click.option(
+    "--smoke-batch",
+    type=click.IntRange(1, 64),
+    default=2,
+    show_default=True,
+    help="Batch size of the smoke test's dummy input.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print findings as JSON on stdout.")
+def check(
+    paths: Sequence[Path],
+    modality: str | None,
+    fmt: str | None,
+    no_smoke: bool,
+    deep: bool,
+    smoke_batch: int,
+    as_json: bool,
+) -> None:
+    """Check submissions as strictly as the network: zips, directories, or a gas.toml.
+
+    \b
+    Exit status: 0 no errors, 1 errors found, 2 usage error.
+    Every finding is one line: path:line:col: CODE severity message (hint).
+    Codes are documented in docs/checks.md.
+    """
+    from gasbuild import checking, ui
+    from gasbuild.stages.validate import CheckOptions
+
+    opts = CheckOptions(
+        modality=modality,  # type: ignore[arg-type]
+        format=fmt,  # type: ignore[arg-type]
+        deep=deep,
+        smoke=not no_smoke,
+        smoke_batch=smoke_batch,
+    )
+    reports = checking.check_paths(list(paths), opts, open_cache=_open_cache)
+    errors = sum(1 for _, fs in reports for f in fs if f.severity == "error")
+    warnings = sum(1 for _, fs in reports for f in fs if f.severity == "warning")
+    if as_json:
+        ui.print_json(
+            {
+                "submissions": [
+                    {"path": origin, "findings": [f.to_json() for f in findings]}
+                    for origin, findings in reports
+                ],
+                "errors": errors,
+                "warnings": warnings,
+            }
+        )
+    else:
+        for origin, findings in reports:
+            ui.print_findings(origin, findings)
+            verdict = "FAIL" if any(f.severity == "error" for f in findings) else "ok"
+            ui.err.print(f"{origin}: {verdict}", markup=False, highlight=False)
+        ui.err.print(
+            f"{len(reports)} submission(s) checked: {errors} error(s), {warnings} warning(s)",
+            markup=False,
+            highlight=False,
+        )
+    if errors:
+        raise click.exceptions.Exit(1)
+
+
 @cli.group("cache")
 def cache_group() -> None:
     """Inspect and trim the local cache ($GASBUILD_CACHE_DIR or the user cache dir)."""

@@ -103,6 +103,25 @@ def build(
     return BuildReport(results, lock_path, written)
 
 
+def check(project: Project, cache: Cache, options: BuildOptions) -> list[tuple[str, list[Finding]]]:
+    """What ``build`` would find for each model, without writing anything but cache entries."""
+    out_dir = options.out_dir or project.out_dir
+    locked = lock.read(project.root / lock.LOCK_NAME)
+    reports = []
+    for target in project.targets(options.only):
+        inputs = {
+            "weights": _fetch_weights(project, target, cache, options, locked.get(target.modality))
+        }
+        if target.spec.format == "safetensors":
+            inputs["architecture"] = _fetch_architecture(
+                project, target, cache, options, locked.get(target.modality)
+            )
+        origin = display_path(out_dir / zip_name(target.modality))
+        findings, _ = _validate(target, _render(target, inputs), cache, options, origin)
+        reports.append((origin, findings))
+    return reports
+
+
 def _build_model(
     project: Project,
     target: ModelTarget,

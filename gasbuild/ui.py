@@ -17,8 +17,11 @@ from rich.table import Table
 from gasbuild.errors import GasbuildError
 from gasbuild.stages.validate.findings import Finding
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True, highlight=False)
+# Piped output (CI logs, `| grep`) gets a wide console so that digests and paths never wrap.
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 250)
+err = Console(
+    stderr=True, soft_wrap=True, highlight=False, width=None if sys.stderr.isatty() else 250
+)
 
 
 def print_error(error: GasbuildError) -> None:
@@ -53,7 +56,7 @@ def human_size(size: int) -> str:
 def table(title: str, columns: list[str], rows: list[list[str]]) -> None:
     grid = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
     for column in columns:
-        grid.add_column(column, overflow="fold")
+        grid.add_column(column, no_wrap=column in ("sha256", "zip"), overflow="fold")
     for row in rows:
         grid.add_row(*row)
     out.print(grid)
