@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import EXAMPLES, run_cli
 
+from conftest import EXAMPLES, run_cli
 from gasbuild import manifest, plan
 from gasbuild.cache import Cache
 from gasbuild.errors import CheckFailed, SourceError
@@ -171,3 +171,47 @@ def test_a_submission_with_errors_is_not_written(tmp_path: Path) -> None:
         )
     assert "GAS303" in seen
     assert not (proj / "dist" / "image_detector.zip").exists()
+
+
+def test_locked_build_passes_when_fresh_and_names_what_changed(tmp_path: Path) -> None:
+    proj = _copy_example(tmp_path)
+    missing = run_cli("build", "-C", str(proj), "--locked", "--no-smoke")
+    assert missing.returncode == 2 and "gas.lock is missing" in missing.stderr
+    assert run_cli("lock", "-C", str(proj), "--no-smoke").returncode == 0
+    lock_before = (proj / "gas.lock").read_bytes()
+    ok = run_cli("build", "-C", str(proj), "--locked", "--no-smoke")
+    assert ok.returncode == 0, ok.stderr
+    model_py = proj / "models" / "video_model.py"
+    model_py.write_text(model_py.read_text() + "\n# changed\n")
+    stale = run_cli("build", "-C", str(proj), "--locked", "--no-smoke")
+    assert stale.returncode == 2
+    assert "gas.lock is stale for models.video" in stale.stderr
+    assert "inputs.architecture.sha256 would change" in stale.stderr
+    assert (proj / "gas.lock").read_bytes() == lock_before, "--locked never writes the lock"
+
+
+def test_only_keeps_the_other_models_in_the_lock(tmp_path: Path) -> None:
+    proj = _copy_example(tmp_path)
+    _build(proj, tmp_path / "cache", smoke=False)
+    full = (proj / "gas.lock").read_text()
+    _build(proj, tmp_path / "cache", smoke=False, only=frozenset({"audio"}))
+    assert (proj / "gas.lock").read_text() == full
+
+
+def test_check_accepts_zip_directory_and_manifest(tmp_path: Path) -> None:
+    proj = _copy_example(tmp_path)
+    assert run_cli("build", "-C", str(proj), "--no-smoke").returncode == 0
+    zip_path = proj / "dist" / "image_detector.zip"
+    unpacked = tmp_path / "unpacked"
+    with zipfile.ZipFile(zip_path) as zf:
+        zf.extractall(unpacked)
+    result = run_cli("check", "--no-smoke", str(zip_path), str(unpacked), str(proj / "gas.toml"))
+    assert result.returncode == 0, result.stderr
+    assert "5 submission(s) checked: 0 error(s)" in result.stderr
+    (unpacked / "model.py").write_text("import os\n" + (unpacked / "model.py").read_text())
+    bad = run_cli("check", "--no-smoke", "--json", str(unpacked))
+    assert bad.returncode == 1
+    report = json.loads(bad.stdout)
+    assert report["errors"] >= 1
+    codes = {f["code"] for f in report["submissions"][0]["findings"]}
+    assert "GAS303" in codes

@@ -46,7 +46,7 @@ def test_two_builds_at_once_on_one_cache(tmp_path: Path) -> None:
     other = _project(tmp_path, "other")
     procs = [_start(same, cache), _start(same, cache), _start(other, cache)]
     for proc in procs:
-        out, err = proc.communicate(timeout=300)
+        _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err.decode()
     assert _zips(same) == _zips(other)
     assert len(_zips(same)) == 3
@@ -67,7 +67,7 @@ def test_sigkill_at_any_moment_leaves_nothing_trusted(tmp_path: Path, delay: flo
     victim.wait(timeout=60)
 
     after = _start(project, cache)
-    out, err = after.communicate(timeout=300)
+    _, err = after.communicate(timeout=300)
     assert after.returncode == 0, err.decode()
     assert _zips(project) == _zips(reference)
     assert (project / "gas.lock").read_bytes() == (reference / "gas.lock").read_bytes()
