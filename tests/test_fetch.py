@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fakes.http_files import FileServer, serve_files
 
+from fakes.http_files import FileServer, serve_files
 from gasbuild.cache import Cache, RemoteCache
 from gasbuild.errors import SourceError, TransportError
 from gasbuild.stages import fetch
