@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any, BinaryIO, Protocol
 
 from gasbuild.cache import Cache, FileStat
 from gasbuild.errors import Location, SourceError, TransportError, display_path
-from gasbuild.stages.package import CHUNK, FileBlob, measure_file
+from gasbuild.stages.package import CHUNK, FileBlob, crc32, measure_file
 
 STAGE_VERSION = "1"
 DOWNLOAD_ATTEMPTS = 3
@@ -300,7 +299,7 @@ def _stream_into_store(
                 if not data:
                     break
                 sha.update(data)
-                crc = zlib.crc32(data, crc)
+                crc = crc32(data, crc)
                 out.write(data)
                 total += len(data)
                 if advance:

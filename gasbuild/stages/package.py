@@ -26,6 +26,11 @@ from typing import BinaryIO
 
 from gasbuild.errors import BuildError
 
+try:  # ISA-L's CRC-32 runs ~3x faster than zlib's here; same polynomial, same results
+    from isal.isal_zlib import crc32
+except ImportError:  # pragma: no cover - isal has wheels for the common platforms
+    from zlib import crc32
+
 STAGE_VERSION = "1"
 CHUNK = 1 << 20  # 1 MiB: large enough for sha256/CRC throughput, small enough to stay flat
 DEFAULT_DATE_TIME = (1980, 1, 1, 0, 0, 0)
@@ -142,7 +147,8 @@ def write_zip(
             out = _HashingWriter(raw)
             written = [_write_entry(out, entry, date_time) for entry in entries]
             _write_central_directory(out, written, date_time)
-            os.fsync(raw.fileno())
+        # No fsync: the rename is atomic for every reader and survives a killed build; waiting
+        # for the disk would only add power-loss durability to a file any build can remake.
         os.chmod(tmp, 0o644)
         os.replace(tmp, dest)
     except BaseException:
@@ -159,7 +165,7 @@ def _write_entry(
     if isinstance(entry.data, bytes):
         payload = _deflate(entry.data)
         record = _Written(
-            name, flags, DEFLATED, zlib.crc32(entry.data), len(payload), len(entry.data), out.offset
+            name, flags, DEFLATED, crc32(entry.data), len(payload), len(entry.data), out.offset
         )
         _write_local_header(out, record, date_time)
         out.write(payload)
@@ -185,11 +191,11 @@ def _copy_blob(out: _HashingWriter, blob: FileBlob) -> None:
     try:
         with open(blob.path, "rb", buffering=0) as src:
             while True:
-                n = src.readinto(view)  # type: ignore[attr-defined]
+                n = src.readinto(view)
                 if not n:
                     break
                 chunk = view[:n]
-                crc = zlib.crc32(chunk, crc)
+                crc = crc32(chunk, crc)
                 out.write(chunk)
                 total += n
                 chunk.release()
@@ -325,12 +331,12 @@ def measure_file(path: Path) -> FileBlob:
     try:
         with open(path, "rb", buffering=0) as src:
             while True:
-                n = src.readinto(view)  # type: ignore[attr-defined]
+                n = src.readinto(view)
                 if not n:
                     break
                 chunk = view[:n]
                 sha.update(chunk)
-                crc = zlib.crc32(chunk, crc)
+                crc = crc32(chunk, crc)
                 size += n
                 chunk.release()
     finally:
