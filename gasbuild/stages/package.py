@@ -12,6 +12,7 @@ recomputed on the way and compared, which catches a file changed since it was ha
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import mmap
 import os
@@ -150,11 +151,23 @@ def write_zip(
         # No fsync: the rename is atomic for every reader and survives a killed build; waiting
         # for the disk would only add power-loss durability to a file any build can remake.
         os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
+        _rename_into_place(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return ZipResult(sha256=out.sha.hexdigest(), size=out.offset)
+
+
+def _rename_into_place(tmp: Path, dest: Path) -> None:
+    """Rename ``tmp`` to ``dest``, removing an old ``dest`` first.
+
+    ext4 (auto_da_alloc) flushes a file's data to disk when it is renamed *over* an existing file,
+    which made replacing a 1 GiB zip cost twice what writing it did. Unlinking first avoids that;
+    a reader sees the old zip, briefly no zip, then the new one — never a partial file.
+    """
+    with contextlib.suppress(FileNotFoundError):
+        dest.unlink()
+    os.replace(tmp, dest)
 
 
 def _write_entry(
