@@ -13,13 +13,14 @@ Codes::
     GAS205  error    preprocessing wrong for the modality (warnings: ignored keys, 224x224 default)
     GAS206  error    model section or num_classes missing, or num_classes outside 1..3
     GAS207  error    weights_file not a plain .safetensors name present in the submission
-    GAS208  error    a model keyword load_model() cannot receive as a plain YAML value
+    GAS208  error    a model keyword load_model() cannot take (warning: not an identifier)
     GAS209  warning  unknown top-level key (the loader ignores it)
 """
 
 from __future__ import annotations
 
 import math
+import reprlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard
@@ -52,9 +53,12 @@ _LINE_DEPTH = 4
 # Keys of ``model`` the loader consumes itself; every other key goes to load_model(**kwargs).
 _MODEL_OWN_KEYS = ("num_classes", "weights_file")
 WEIGHTS_SUFFIX = ".safetensors"
+# Aliases can chain containers far deeper than the text nests; walks stop here, not at a crash.
+_MAX_VALUE_DEPTH = 64
 _RGB = 3
 
-Path_ = tuple[str, ...]
+# Where a value sits: ("model", "num_classes"); list items by index ("preprocessing", "resize", "0")
+KeyPath = tuple[str, ...]
 
 
 @dataclass
@@ -62,7 +66,7 @@ class _Parsed:
     """A parsed config: the mapping (when there is one), key lines, and parse findings."""
 
     config: dict[Any, Any] | None
-    lines: dict[Path_, int] = field(default_factory=dict)
+    lines: dict[KeyPath, int] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
 
 
@@ -70,7 +74,7 @@ class _Parsed:
 class _Report:
     """Collects findings for one config, placing each on the line of the key it concerns."""
 
-    lines: dict[Path_, int]
+    lines: dict[KeyPath, int]
     findings: list[Finding] = field(default_factory=list)
 
     def add(
@@ -78,14 +82,14 @@ class _Report:
         code: str,
         severity: Severity,
         message: str,
-        path: Path_ = (),
+        path: KeyPath = (),
         hint: str | None = None,
     ) -> None:
         self.findings.append(
             Finding(code, severity, message, file=CONFIG_FILE, line=self.line(path), hint=hint)
         )
 
-    def line(self, path: Path_) -> int | None:
+    def line(self, path: KeyPath) -> int | None:
         """The line of ``path``, or of its nearest parent that has one (a missing key's section)."""
         for end in range(len(path), 0, -1):
             if path[:end] in self.lines:
@@ -97,7 +101,11 @@ class _Report:
 
 
 def parse_config(data: bytes) -> tuple[dict[Any, Any] | None, list[Finding]]:
-    """Parse model_config.yaml safely; (mapping, []) or (None, GAS201 findings). Never raises."""
+    """Parse model_config.yaml safely; never raises.
+
+    Returns (mapping, []) for a sound file, (mapping, GAS201 duplicate-key findings) when keys
+    repeat, or (None, one GAS201 finding) when there is no mapping to check.
+    """
     parsed = _parse(data)
     return parsed.config, parsed.findings
 
@@ -119,15 +127,40 @@ def _parse(data: bytes) -> _Parsed:
     except RecursionError:
         return _fail("nested too deeply to be a model_config.yaml", None, None)
     except (ValueError, TypeError, OverflowError) as exc:  # e.g. a date like 2024-13-45
-        return _fail(f"invalid value: {exc}", None, None)
+        return _fail(f"invalid value: {exc}", _bad_timestamp_line(text), None)
     if not isinstance(config, dict) or not isinstance(node, yaml.MappingNode):
         kind = type(config).__name__ if config is not None else "nothing"
         line = None if node is None else node.start_mark.line + 1
         return _fail(f"the top level must be a mapping (key: value lines), not {kind}", line, None)
-    lines: dict[Path_, int] = {}
+    lines: dict[KeyPath, int] = {}
     duplicates: list[Finding] = []
     _map_lines(node, (), lines, duplicates, set())
     return _Parsed(config, lines, duplicates)
+
+
+def _bad_timestamp_line(text: str) -> int | None:
+    """The line of the first plain scalar YAML reads as a date but no calendar has."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except (yaml.YAMLError, RecursionError):
+        return None
+    constructor = yaml.constructor.SafeConstructor()
+    stack, seen = [root], set()
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":timestamp"):
+            try:
+                constructor.construct_yaml_timestamp(node)
+            except (ValueError, OverflowError):
+                return int(node.start_mark.line) + 1
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend(item for pair in node.value for item in pair)
+    return None
 
 
 def _only_comments(text: str) -> bool:
@@ -159,8 +192,8 @@ def _yaml_failure(exc: yaml.YAMLError) -> _Parsed:
 
 def _map_lines(
     node: yaml.Node,
-    path: Path_,
-    lines: dict[Path_, int],
+    path: KeyPath,
+    lines: dict[KeyPath, int],
     duplicates: list[Finding],
     seen: set[int],
 ) -> None:
@@ -212,11 +245,20 @@ def _is_number(value: object) -> TypeGuard[int | float]:
     return _is_int(value)
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 2, 4, 4, 60, 60
+
+
+def _short(value: object) -> str:
+    """A bounded repr: a value built from YAML aliases can be exponentially large when printed."""
+    return _REPR.repr(value)
+
+
 def _describe(value: object) -> str:
     """How a wrong value reads in a message; booleans say where they came from."""
     if isinstance(value, bool):
         return f"{value!r} (a YAML boolean: yes/no/on/off/true/false)"
-    return repr(value)
+    return _short(value)
 
 
 # --------------------------------------------------------------------------- checks
@@ -228,18 +270,21 @@ def check_config(sub: Submission, opts: CheckOptions) -> list[Finding]:
         return [Finding("GAS201", "error", f"{CONFIG_FILE} is missing", file=CONFIG_FILE)]
     size = sub.size(CONFIG_FILE)
     if size > MAX_CONFIG_BYTES:
-        return _parse(b" " * (MAX_CONFIG_BYTES + 1)).findings[:0] + [
-            Finding("GAS201", "error", f"{size} bytes; too large to be a config", file=CONFIG_FILE)
-        ]
-    parsed = _parse(sub.read(CONFIG_FILE))
+        message = f"{size} bytes; a model_config.yaml is a few hundred"
+        return [Finding("GAS201", "error", message, file=CONFIG_FILE)]
+    try:
+        data = sub.read(CONFIG_FILE)
+    except OSError as exc:
+        return [Finding("GAS201", "error", f"cannot read it: {exc}", file=CONFIG_FILE)]
+    parsed = _parse(data)
     if parsed.config is None:
         return parsed.findings
     report = _Report(parsed.lines, list(parsed.findings))
-    check_mapping(report, parsed.config, sub.names(), opts)
+    _check_mapping(report, parsed.config, sub.names(), opts)
     return report.findings
 
 
-def check_mapping(
+def _check_mapping(
     report: _Report, cfg: dict[Any, Any], names: list[str], opts: CheckOptions
 ) -> None:
     """The rules proper, on an already parsed mapping."""
@@ -253,7 +298,7 @@ def check_mapping(
             report.add(
                 "GAS209",
                 "warning",
-                f"unknown top-level key {key!r}; the loader ignores it",
+                f"unknown top-level key {_short(key)}; the loader ignores it",
                 (str(key),),
                 hint=f"known keys: {', '.join(CONFIG_TOP_LEVEL_KEYS)}",
             )
@@ -275,7 +320,7 @@ def _check_name(report: _Report, cfg: dict[Any, Any]) -> None:
         report.add(
             "GAS202",
             "error",
-            f"name {name!r} may hold only letters, digits, '-' and '_'",
+            f"name {_short(name)} may hold only letters, digits, '-' and '_'",
             ("name",),
         )
     version = cfg.get("version")
@@ -292,10 +337,7 @@ def _check_name(report: _Report, cfg: dict[Any, Any]) -> None:
 def _check_modality(report: _Report, cfg: dict[Any, Any], opts: CheckOptions) -> Modality | None:
     """Check ``modality``; return the modality preprocessing is judged against (the slot's)."""
     value = cfg.get("modality")
-    declared: Modality | None = None
-    for modality in MODALITIES:
-        if value == modality:
-            declared = modality
+    declared = next((m for m in MODALITIES if m == value), None)
     if value is None:
         report.add(
             "GAS203", "error", "modality is required", hint=f"one of {', '.join(MODALITIES)}"
@@ -381,7 +423,7 @@ def _applicable_keys(
     for key in pre:
         path = ("preprocessing", str(key))
         if key not in known:
-            report.add("GAS205", "warning", f"unknown preprocessing key {key!r}", path)
+            report.add("GAS205", "warning", f"unknown preprocessing key {_short(key)}", path)
         elif key not in applicable:
             report.add(
                 "GAS205",
@@ -392,7 +434,7 @@ def _applicable_keys(
     return applicable
 
 
-def _check_resize(report: _Report, value: object, path: Path_) -> None:
+def _check_resize(report: _Report, value: object, path: KeyPath) -> None:
     ok = isinstance(value, list) and len(value) == 2 and all(_is_int(v) and v > 0 for v in value)
     if not ok:
         report.add(
@@ -403,7 +445,7 @@ def _check_resize(report: _Report, value: object, path: Path_) -> None:
         )
 
 
-def _check_num_frames(report: _Report, value: object, path: Path_) -> None:
+def _check_num_frames(report: _Report, value: object, path: KeyPath) -> None:
     if not (_is_int(value) and 1 <= value <= MAX_NUM_FRAMES):
         report.add(
             "GAS205",
@@ -413,14 +455,14 @@ def _check_num_frames(report: _Report, value: object, path: Path_) -> None:
         )
 
 
-def _check_frame_rate(report: _Report, value: object, path: Path_) -> None:
+def _check_frame_rate(report: _Report, value: object, path: KeyPath) -> None:
     if not (_is_number(value) and value > 0):
         report.add(
             "GAS205", "error", f"frame_rate must be a number > 0, not {_describe(value)}", path
         )
 
 
-def _check_sample_rate(report: _Report, value: object, path: Path_) -> None:
+def _check_sample_rate(report: _Report, value: object, path: KeyPath) -> None:
     if not (_is_number(value) and value == AUDIO_SAMPLE_RATE):
         report.add(
             "GAS205",
@@ -431,7 +473,7 @@ def _check_sample_rate(report: _Report, value: object, path: Path_) -> None:
         )
 
 
-def _check_duration(report: _Report, value: object, path: Path_) -> None:
+def _check_duration(report: _Report, value: object, path: KeyPath) -> None:
     if not (_is_number(value) and value == AUDIO_DURATION_SECONDS):
         report.add(
             "GAS205",
@@ -456,7 +498,7 @@ def _check_audio_product(report: _Report, pre: dict[Any, Any]) -> None:
         )
 
 
-def _check_normalize(report: _Report, value: object, path: Path_) -> None:
+def _check_normalize(report: _Report, value: object, path: KeyPath) -> None:
     if not isinstance(value, dict):
         report.add(
             "GAS205",
@@ -467,19 +509,18 @@ def _check_normalize(report: _Report, value: object, path: Path_) -> None:
         return
     for key in ("mean", "std"):
         values = value.get(key)
-        good = isinstance(values, list) and len(values) == _RGB and all(map(_is_number, values))
-        if not good:
+        if not (isinstance(values, list) and len(values) == _RGB and all(map(_is_number, values))):
             report.add(
                 "GAS205",
                 "error",
                 f"normalize.{key} must be a list of {_RGB} numbers, not {_describe(values)}",
                 (*path, key),
             )
-        elif key == "std" and not all(v > 0 for v in values):  # type: ignore[union-attr]
+        elif key == "std" and not all(v > 0 for v in values):
             report.add("GAS205", "error", "normalize.std values must all be > 0", (*path, key))
 
 
-_KEY_CHECKS: dict[str, Callable[[_Report, object, Path_], None]] = {
+_KEY_CHECKS: dict[str, Callable[[_Report, object, KeyPath], None]] = {
     "resize": _check_resize,
     "num_frames": _check_num_frames,
     "frame_rate": _check_frame_rate,
@@ -521,8 +562,8 @@ def _check_num_classes(report: _Report, model: dict[Any, Any]) -> None:
             "error",
             f"num_classes is {value}; the benchmark reads only 1, 2 or 3 output classes",
             path,
-            hint="it reads C=1 as one P(AI) logit, C=2 as [real, synthetic], C=3 as real + two AI"
-            " classes; any other C is misread (the guide's 1-100 is wrong)",
+            hint="C=1 is read as one P(AI) logit, C=2 as [real, synthetic], C=3 as real plus two"
+            " AI classes; any other C is misread, whatever the guide's 1-100 says",
         )
 
 
@@ -554,7 +595,7 @@ def _check_weights_file(report: _Report, model: dict[Any, Any], names: list[str]
         report.add(
             "GAS207",
             "error",
-            f"weights_file {value!r} must be a plain file name ending in {WEIGHTS_SUFFIX}",
+            f"weights_file {_short(value)} must be a plain file name ending in {WEIGHTS_SUFFIX}",
             path,
             hint="the zip holds no folders; the file sits next to model.py",
         )
@@ -562,7 +603,7 @@ def _check_weights_file(report: _Report, model: dict[Any, Any], names: list[str]
         report.add(
             "GAS207",
             "error",
-            f"weights file {value!r} is not in the submission",
+            f"weights file {_short(value)} is not in the submission",
             path,
             hint=f"it holds: {', '.join(names) or 'nothing'}",
         )
@@ -592,10 +633,11 @@ def _check_kwarg(report: _Report, key: object, value: object) -> None:
         report.add(
             "GAS208",
             "warning",
-            f"model key {key!r} is not a Python identifier; only a **kwargs load_model takes it",
+            f"model key {_short(key)} is not a Python identifier",
             path,
+            hint="only a load_model(..., **kwargs) can receive it",
         )
-    problem = _plain_value_problem(value, set())
+    problem = _plain_value_problem(value, set(), set())
     if problem is not None:
         report.add(
             "GAS208",
@@ -606,27 +648,30 @@ def _check_kwarg(report: _Report, key: object, value: object) -> None:
         )
 
 
-def _plain_value_problem(value: object, active: set[int]) -> str | None:
-    """Why ``value`` is not plain YAML data (scalars, lists, str-keyed mappings), or None.
+def _plain_value_problem(value: object, active: set[int], done: set[int]) -> str | None:
+    """Why ``value`` is not plain YAML data (scalars, lists, scalar-keyed mappings), or None.
 
-    ``active`` holds the containers on the current path: a recursive alias is a problem, a
-    shared one is not (and is walked again, which is bounded by the file size cap).
+    ``active`` holds the containers on the current path (a recursive alias is a problem);
+    ``done`` the containers already found plain, so an alias bomb is walked once, not 9**9 times.
     """
     if value is None or isinstance(value, str | int | float | bool):
         return None
     if not isinstance(value, list | dict):
-        return f"{type(value).__name__} value {value!r} is not plain YAML data"
+        return f"{type(value).__name__} value {_short(value)} is not plain YAML data"
+    if id(value) in done:
+        return None
     if id(value) in active:
         return "a YAML alias refers to itself"
+    if len(active) >= _MAX_VALUE_DEPTH:
+        return f"nested more than {_MAX_VALUE_DEPTH} levels deep"
     active.add(id(value))
-    try:
-        items = list(value.items()) if isinstance(value, dict) else [(None, v) for v in value]
-        for key, item in items:
-            if isinstance(value, dict) and not isinstance(key, str | int | float | bool):
-                return f"mapping key {key!r} is not a scalar"
-            problem = _plain_value_problem(item, active)
-            if problem is not None:
-                return problem
-    finally:
-        active.discard(id(value))
+    items = list(value.items()) if isinstance(value, dict) else [(None, v) for v in value]
+    for key, item in items:
+        if isinstance(value, dict) and not isinstance(key, str | int | float | bool):
+            return f"mapping key {_short(key)} is not a scalar"
+        problem = _plain_value_problem(item, active, done)
+        if problem is not None:
+            return problem
+    active.discard(id(value))
+    done.add(id(value))
     return None
