@@ -504,7 +504,8 @@ gascli.add_command(discriminator, "d")
 def _run(group: click.Group, args: Sequence[str] | None, prog_name: str) -> int:
     """Run a click group with gasbuild's error policy; return the exit code."""
     try:
-        group.main(args=args, prog_name=prog_name, standalone_mode=False)
+        # Without standalone mode click *returns* the code of an Exit instead of raising it.
+        code = group.main(args=args, prog_name=prog_name, standalone_mode=False)
     except GasbuildError as error:
         from gasbuild import ui
 
@@ -521,7 +522,7 @@ def _run(group: click.Group, args: Sequence[str] | None, prog_name: str) -> int:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         return 130
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def main(args: Sequence[str] | None = None, prog_name: str = "gasbuild") -> None:

@@ -70,7 +70,9 @@ def _validators(
 
 def check_contents(sub: Submission, opts: CheckOptions) -> list[Finding]:
     """Every content check for the submission's format; the smoke test only if the rest pass."""
-    fmt = opts.format or _infer_format(sub.names())
+    from gasbuild.stages.validate.container import infer_format
+
+    fmt = opts.format or infer_format(sub.names())
     findings: list[Finding] = []
     for check in _validators(fmt, opts):
         if check.__name__ == "check_smoke" and has_errors(findings):
@@ -99,10 +101,6 @@ def _with_format(opts: CheckOptions, fmt: str) -> CheckOptions:
     from dataclasses import replace
 
     return replace(opts, format=fmt)  # type: ignore[arg-type]
-
-
-def _infer_format(names: list[str]) -> str:
-    return "onnx" if any(n.endswith(".onnx") for n in names) else "safetensors"
 
 
 def _order(f: Finding) -> tuple[str, int, int, str]:
