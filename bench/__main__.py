@@ -219,6 +219,9 @@ class Bench:
         self.measure("gasbuild cold build", build, prepare=self.clear_cache)
         self.measure("gasbuild no-op rebuild", build)
         self.measure("gasbuild edit model.py", build, prepare=self.touch_model_py)
+        zip_path = str(self.project / "dist" / "image_detector.zip")
+        self.measure("gasbuild check (no smoke)", gasbuild_cmd("check", "--no-smoke", zip_path))
+        self.measure("python startup (import gasbuild)", [sys.executable, "-c", "import gasbuild.cli"])
         (self.workdir / "copy.bin").unlink(missing_ok=True)
 
     def ratios(self) -> dict[str, float]:

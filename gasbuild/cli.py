@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from gasbuild import __version__
+from gasbuild import __version__, _cli_push
 from gasbuild.errors import GasbuildError, UsageError
 from gasbuild.submission import FORMATS, MODALITIES, Modality
 
@@ -499,6 +499,7 @@ def discriminator() -> None:
 
 
 gascli.add_command(discriminator, "d")
+_cli_push.register(cli, discriminator)
 
 
 def _run(group: click.Group, args: Sequence[str] | None, prog_name: str) -> int:

@@ -95,6 +95,14 @@ class CacheSection(_Section):
     remote_write: bool = Field(True, description="Write back to the remote (false: read-only).")
 
 
+class PublishSection(_Section):
+    """What push does besides uploading (``[publish]``)."""
+
+    mirror: str | None = Field(
+        None, description="Also copy each pushed zip and its receipt to this fsspec URL."
+    )
+
+
 class SourceSpec(_Section):
     """Where an input file comes from: a local path or any fsspec URL, with optional pins."""
 
@@ -190,6 +198,7 @@ class Manifest(_Section):
     network: NetworkSection = NetworkSection()
     build: BuildSection = BuildSection()
     cache: CacheSection = CacheSection()
+    publish: PublishSection = PublishSection()
     models: ModelsSection
 
     def declared(self) -> Iterator[tuple[Modality, ModelSpec]]:

@@ -41,7 +41,7 @@ def test_example_builds_three_submissions_with_the_network_layout(tmp_path: Path
     for modality in ("image", "video", "audio"):
         path = proj / "dist" / f"{modality}_detector.zip"
         with zipfile.ZipFile(path) as zf:
-            assert zf.namelist() == ["model.py", "model_config.yaml", "model.safetensors"]
+            assert zf.namelist() == ["model.py", "model.safetensors", "model_config.yaml"]
             config = yaml.safe_load(zf.read("model_config.yaml"))
         assert config["modality"] == modality
         assert config["model"]["weights_file"] == "model.safetensors"

@@ -37,12 +37,13 @@ class Tiny(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dtype = self.head.weight.dtype
-        if x.dim() == 5:
+        batch = x.shape[0]
+        if x.dim() == 5:  # video [B, T, 3, H, W]: frames through the same trunk
             x = x.flatten(0, 1)
-        if x.dim() == 2:
-            x = x.view(x.shape[0], 1, 1, -1).expand(-1, 3, 1, -1)[:, :, :, :96]
+        if x.dim() == 2:  # audio [B, 96000]: a 3 x 1 x 96 "image" of the first samples
+            x = x.view(batch, 1, 1, -1).expand(-1, 3, 1, -1)[:, :, :, :96]
         x = x.to(dtype) / 255.0
-        feats = self.conv(x).mean(dim=(2, 3))
+        feats = self.conv(x).mean(dim=(2, 3)).view(batch, -1, 4).mean(dim=1)
         return self.head(feats)
 {extra}
 
@@ -151,14 +152,13 @@ def onnx_bytes(
     axes = list(range(1, rank))
     nodes = [
         helper.make_node("Cast", ["input"], ["xf"], to=TensorProto.FLOAT),
-        helper.make_node("ReduceMean", ["xf", "axes"], ["m"], keepdims=0),
+        helper.make_node("ReduceMean", ["xf"], ["m"], axes=axes, keepdims=0),
         helper.make_node("Unsqueeze", ["m", "one"], ["m2"]),
-        helper.make_node("MatMul", ["m2", "wt"], ["logits"]),
         helper.make_node("Transpose", ["w"], ["wt"], perm=[1, 0]),
+        helper.make_node("MatMul", ["m2", "wt"], ["logits"]),
     ]
     inits = [
         weight,
-        numpy_helper.from_array(np.array(axes, dtype=np.int64), "axes"),
         numpy_helper.from_array(np.array([1], dtype=np.int64), "one"),
     ]
     graph = helper.make_graph(

@@ -1,0 +1,616 @@
+"""The smoke test's child process: load a submission as the network's loader does, then run it.
+
+``smoke.py`` runs this file by path (``python -I _smoke_child.py``), in a temporary directory,
+under a memory limit and a timeout, and never imports it. Protocol: one JSON job on stdin; JSON
+lines on the *original* stdout: ``{"phase": ...}`` as each step starts (so the parent can say
+where a timeout or a crash struck) and, last, ``{"result": {"findings": [...]}}``. Before any
+model code runs, file descriptor 1 is pointed at stderr, so the model's prints, C-level writes
+included, can never break the protocol.
+
+It imports nothing from gasbuild (the package may not be importable under ``-I``): the contract
+tables of ``gasbuild.submission`` arrive in the job, so each literal still lives in one place.
+The steps follow the public loader (SPEC.md §1-§2): ``yaml.safe_load`` the config; import
+``model.py`` as a lone module; ``load_model(path, **model_kwargs)`` with the ``num_classes``-only
+retry on TypeError; ``.to("cpu", dtype).eval()``; forward under ``torch.no_grad()`` on the
+benchmark's input, at the smoke batch and at 1; unwrap the output as the loader does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import resource
+import sys
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, TypeGuard
+
+_MAX_TEXT = 500  # characters of an exception message kept in a finding
+_MAX_LISTED = 5  # names listed in a finding before "and N more"
+_SEED = 0
+_PIXEL_LEVELS = 256
+# Tolerances deciding whether a loaded tensor "is" the file's: generous, because a weight cast to
+# fp16 and back is still loaded, while a tensor left at its random initial value is far off.
+_RTOL = 1e-2
+_ATOL = 1e-3
+# Allocation failures under RLIMIT_AS surface as MemoryError or as these RuntimeError texts.
+_OOM_TEXTS = ("can't allocate memory", "not enough memory", "out of memory", "bad_alloc")
+
+
+class Stop(Exception):
+    """Ends the run early; the findings gathered so far are the result."""
+
+
+@dataclass
+class Report:
+    """Findings as plain dicts (the parent turns them into ``Finding``)."""
+
+    findings: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(
+        self,
+        code: str,
+        severity: str,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.findings.append(
+            {
+                "code": code,
+                "severity": severity,
+                "message": message,
+                "file": file,
+                "line": line,
+                "hint": hint,
+            }
+        )
+
+
+class Channel:
+    """The protocol's private copy of stdout; fd 1 and ``sys.stdout`` then go to stderr."""
+
+    def __init__(self) -> None:
+        sys.stdout.flush()
+        self.fd = os.dup(1)
+        os.dup2(2, 1)
+        sys.stdout = sys.stderr
+
+    def send(self, message: dict[str, Any]) -> None:
+        data = (json.dumps(message, default=str) + "\n").encode()
+        while data:
+            data = data[os.write(self.fd, data) :]
+
+
+@dataclass
+class Plan:
+    """What the config and the job say: where things are, what to call, what to feed."""
+
+    model_path: Path
+    weights_path: Path
+    weights_name: str
+    kwargs: dict[str, Any]
+    dtype: str
+    modality: str
+    sample_shape: tuple[int, ...]
+    num_classes: object
+
+
+def limit_resources(memory_mb: int) -> None:
+    """Cap the address space (the memory limit) and forbid core dumps of a crashing model."""
+    limit = memory_mb << 20
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)  # an unprivileged process cannot raise its hard limit
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}"[:_MAX_TEXT] if text else type(exc).__name__
+
+
+def listed(names: list[str]) -> str:
+    shown = ", ".join(repr(n) for n in names[:_MAX_LISTED])
+    more = len(names) - _MAX_LISTED
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and any(t in text for t in _OOM_TEXTS)
+
+
+def model_line(exc: BaseException, model_path: Path) -> int | None:
+    """The line of model.py an exception came from: its innermost model.py frame."""
+    target = str(model_path)
+    if isinstance(exc, SyntaxError) and exc.filename == target:
+        return exc.lineno
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if frame.filename == target:
+            return frame.lineno
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# The config, read as the loader reads it.
+
+
+def read_plan(job: dict[str, Any], report: Report) -> Plan:
+    """Everything the loader takes from model_config.yaml; Stop when it cannot proceed."""
+    import yaml
+
+    contract = job["contract"]
+    root = Path(job["model_dir"])
+    config_name = contract["config_file"]
+    try:
+        config = yaml.safe_load((root / config_name).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        report.add("GAS600", "error", f"cannot read the config: {one_line(exc)}", file=config_name)
+        raise Stop from exc
+    if not isinstance(config, dict):
+        report.add("GAS600", "error", "the config is not a mapping", file=config_name)
+        raise Stop
+    section = config.get("model")
+    kwargs = dict(section) if isinstance(section, dict) else {}
+    weights_name = kwargs.pop("weights_file", contract["default_weights_file"])
+    try:
+        modality, dtype = _modality_dtype(job, config)
+        if not isinstance(weights_name, str):
+            raise ValueError(f"model.weights_file is {weights_name!r}, not a file name")
+        shape = sample_shape(config, modality, contract)
+    except ValueError as exc:
+        report.add("GAS600", "error", f"cannot run the model: {exc}", file=config_name)
+        raise Stop from exc
+    return Plan(
+        model_path=root / contract["model_file"],
+        weights_path=root / weights_name,
+        weights_name=weights_name,
+        kwargs=kwargs,
+        dtype=dtype,
+        modality=modality,
+        sample_shape=shape,
+        num_classes=kwargs.get("num_classes"),
+    )
+
+
+def _modality_dtype(job: dict[str, Any], config: dict[Any, Any]) -> tuple[str, str]:
+    """The modality (the job's, i.e. the slot's, before the config's) and the torch dtype."""
+    contract = job["contract"]
+    modality = job["modality"] or config.get("modality")
+    if not isinstance(modality, str) or modality not in contract["modalities"]:
+        raise ValueError(f"unknown modality {modality!r}")
+    spelling = config.get("dtype", contract["default_dtype"])
+    dtype = contract["dtypes"].get(spelling) if isinstance(spelling, str) else None
+    if not isinstance(dtype, str):
+        raise ValueError(f"dtype {spelling!r} is not a spelling the loader accepts")
+    return modality, dtype
+
+
+def sample_shape(config: dict[Any, Any], modality: str, contract: Any) -> tuple[int, ...]:
+    """One sample of the benchmark's input (SPEC.md §1): num_frames counts only with resize."""
+    if modality == "audio":
+        return (contract["audio_samples"],)
+    pre = config.get("preprocessing")
+    pre = pre if isinstance(pre, dict) else {}
+    resize = pre.get("resize")
+    if _is_size(resize):
+        height, width = int(resize[0]), int(resize[1])
+        frames = pre.get("num_frames", contract["default_num_frames"])
+    else:
+        height, width = contract["default_resize"]
+        frames = contract["default_num_frames"]
+    pixels = (contract["channels"], height, width)
+    if modality == "image":
+        return pixels
+    if not (isinstance(frames, int) and not isinstance(frames, bool) and frames > 0):
+        raise ValueError(f"preprocessing.num_frames is {frames!r}, not a positive integer")
+    return (frames, *pixels)
+
+
+def _is_size(value: object) -> TypeGuard[list[int] | tuple[int, ...]]:
+    return (
+        isinstance(value, list | tuple)
+        and len(value) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The run.
+
+
+@dataclass
+class Smoke:
+    """One smoke run: each step reports its findings and raises Stop when the rest is moot."""
+
+    job: dict[str, Any]
+    channel: Channel
+    report: Report = field(default_factory=Report)
+
+    def phase(self, name: str, **details: Any) -> None:
+        self.channel.send({"phase": name, **details})
+
+    def run(self) -> list[dict[str, Any]]:
+        with contextlib.suppress(Stop):
+            plan = read_plan(self.job, self.report)
+            torch = self.import_torch()
+            module = self.import_model(plan)
+            model = self.load(plan, module, torch)
+            self.check_weights(plan, model, torch)
+            self.forward_all(plan, model, torch)
+        return self.report.findings
+
+    def fail(self, exc: BaseException, doing: str, plan: Plan | None) -> Stop:
+        """Report an exception from model code: GAS608 when memory ran out, else GAS601."""
+        name = self.job["contract"]["model_file"]
+        line = model_line(exc, plan.model_path) if plan is not None else None
+        if is_out_of_memory(exc):
+            limit = self.job["memory_mb"]
+            message = f"out of memory while {doing} ({one_line(exc)}); the limit is {limit} MB"
+            self.report.add("GAS608", "error", message, file=name, line=line)
+        else:
+            self.report.add(
+                "GAS601", "error", f"{doing} raised {one_line(exc)}", file=name, line=line
+            )
+        return Stop()
+
+    def import_torch(self) -> Any:
+        self.phase("importing torch")
+        try:
+            import torch
+        except BaseException as exc:  # an ImportError, or MemoryError under a tiny limit
+            limit = self.job["memory_mb"]
+            message = f"cannot import torch: {one_line(exc)}"
+            self.report.add(
+                "GAS608" if is_out_of_memory(exc) else "GAS600",
+                "error",
+                message,
+                hint=f"the memory limit is {limit} MB",
+            )
+            raise Stop from exc
+        torch.set_num_threads(self.job["threads"])
+        with contextlib.suppress(RuntimeError):
+            torch.set_num_interop_threads(1)
+        torch.manual_seed(_SEED)
+        return torch
+
+    def import_model(self, plan: Plan) -> ModuleType:
+        """Import model.py as a lone module: unique name, its folder not on sys.path."""
+        self.phase("importing model.py")
+        try:
+            name = f"gas_submission_{uuid.uuid4().hex}"
+            spec = importlib.util.spec_from_file_location(name, plan.model_path)
+            if spec is None or spec.loader is None:
+                raise ImportError(f"cannot import {plan.model_path.name}")
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+        except BaseException as exc:
+            raise self.fail(exc, "importing model.py", plan) from exc
+        if not callable(getattr(module, "load_model", None)):
+            self.report.add(
+                "GAS601",
+                "error",
+                "model.py defines no load_model function",
+                file=self.job["contract"]["model_file"],
+            )
+            raise Stop
+        return module
+
+    def load(self, plan: Plan, module: ModuleType, torch: Any) -> Any:
+        """``load_model`` as the loader calls it, then the cast and eval the loader does."""
+        self.phase("load_model")
+        load_model = module.load_model
+        path = str(plan.weights_path)
+        try:
+            model = load_model(path, **plan.kwargs)
+        except TypeError as exc:
+            model = self.retry(plan, load_model, exc)
+        except BaseException as exc:
+            raise self.fail(exc, "load_model", plan) from exc
+        if not isinstance(model, torch.nn.Module):
+            message = f"load_model returned {type(model).__name__}, not a torch.nn.Module"
+            self.report.add("GAS602", "error", message, file=self.job["contract"]["model_file"])
+            raise Stop
+        self.phase("casting")
+        try:
+            model = model.to("cpu", getattr(torch, plan.dtype))
+            model.eval()
+        except BaseException as exc:
+            raise self.fail(exc, f"model.to('cpu', {plan.dtype}).eval()", plan) from exc
+        return model
+
+    def retry(self, plan: Plan, load_model: Any, first: TypeError) -> Any:
+        """The loader's fallback: ``load_model(path, num_classes=...)`` after a TypeError."""
+        try:
+            model = load_model(str(plan.weights_path), num_classes=plan.num_classes)
+        except BaseException as exc:
+            doing = f"load_model (and its retry with num_classes only, after {one_line(first)})"
+            raise self.fail(exc, doing, plan) from exc
+        self.kwargs_rejected(plan, first)
+        return model
+
+    def kwargs_rejected(self, plan: Plan, exc: TypeError) -> None:
+        keys = ", ".join(sorted(map(str, plan.kwargs))) or "no keywords"
+        message = (
+            f"load_model({keys}) raised {one_line(exc)}; the loader's retry with num_classes "
+            "only worked, so the other model keys were ignored"
+        )
+        hint = "accept every key of the model section (or **kwargs) in load_model"
+        self.report.add(
+            "GAS603",
+            "warning",
+            message,
+            file=self.job["contract"]["model_file"],
+            line=model_line(exc, plan.model_path),
+            hint=hint,
+        )
+
+    def check_weights(self, plan: Plan, model: Any, torch: Any) -> None:
+        """Compare what the model holds with what the weights file holds (GAS604)."""
+        self.phase("comparing weights")
+        try:
+            findings = compare_weights(model, plan.weights_path, plan.weights_name, torch)
+        except Exception as exc:  # an unreadable file is the weights check's business (GAS4xx)
+            print(f"gasbuild smoke: weights not compared: {one_line(exc)}", file=sys.stderr)
+            return
+        self.report.findings.extend(findings)
+
+    def forward_all(self, plan: Plan, model: Any, torch: Any) -> None:
+        """Forward at the smoke batch, then at 1 (the last batch is short); stop at a failure."""
+        for batch in dict.fromkeys((self.job["batch"], 1)):
+            self.phase("forward", batch=batch)
+            self.forward(plan, model, torch, batch)
+
+    def forward(self, plan: Plan, model: Any, torch: Any, batch: int) -> None:
+        inputs = dummy_input(torch, plan.modality, (batch, *plan.sample_shape))
+        doing = f"forward on a batch of {batch} {list(inputs.shape)} {inputs.dtype}"
+        try:
+            with torch.no_grad():
+                logits = unwrap(model(inputs))
+        except BaseException as exc:
+            raise self.fail(exc, doing, plan) from exc
+        line = forward_line(model, plan.model_path)
+        name = self.job["contract"]["model_file"]
+        problem = logits_problem(torch, logits, batch, plan.num_classes, self.job["contract"])
+        if problem is not None:
+            self.report.add("GAS605", "error", f"{doing}: {problem}", file=name, line=line)
+            raise Stop
+        if not bool(torch.isfinite(logits).all()):
+            self.report.add(
+                "GAS606", "error", f"{doing}: the logits hold NaN or Inf", file=name, line=line
+            )
+            raise Stop
+
+
+def dummy_input(torch: Any, modality: str, shape: tuple[int, ...]) -> Any:
+    """The benchmark's input, seeded: uint8 pixels 0..255, or float32 audio in [-1, 1]."""
+    generator = torch.Generator().manual_seed(_SEED)
+    if modality == "audio":
+        return torch.rand(shape, generator=generator, dtype=torch.float32) * 2 - 1
+    return torch.randint(0, _PIXEL_LEVELS, shape, generator=generator, dtype=torch.uint8)
+
+
+def unwrap(output: Any) -> Any:
+    """The logits inside a model's output, as the loader finds them."""
+    if isinstance(output, dict):
+        for key in ("logits", "output"):
+            if key in output:
+                return output[key]
+        return next(iter(output.values())) if len(output) == 1 else output
+    if hasattr(output, "logits"):
+        return output.logits
+    if isinstance(output, tuple | list) and len(output) == 1:
+        return output[0]
+    return output
+
+
+def logits_problem(
+    torch: Any, logits: Any, batch: int, num_classes: object, contract: Any
+) -> str | None:
+    """Why an output is not the ``[B, C]`` logits the benchmark reads, or None."""
+    allowed = contract["num_classes_allowed"]
+    if not isinstance(logits, torch.Tensor):
+        return f"the output is {type(logits).__name__}; the loader needs a tensor of logits"
+    shape = list(logits.shape)
+    if logits.dim() != 2 or shape[0] != batch:
+        hint = " (a single P(AI) logit is [B, 1])" if logits.dim() == 1 else ""
+        return f"the logits have shape {shape}; expected [{batch}, C]{hint}"
+    if not logits.is_floating_point():
+        return f"the logits are {logits.dtype}; they must be floating point"
+    classes = shape[1]
+    if classes not in allowed:
+        return f"C = {classes}; the benchmark misreads anything but C in {allowed}"
+    if isinstance(num_classes, int) and classes != num_classes:
+        return f"C = {classes}, but model.num_classes in the config is {num_classes}"
+    return None
+
+
+def forward_line(model: Any, model_path: Path) -> int | None:
+    """Where the model's forward is defined, when model.py defines it."""
+    code = getattr(type(model).forward, "__code__", None)
+    if code is not None and code.co_filename == str(model_path):
+        return int(code.co_firstlineno)
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Weight names: what load_model loaded against what the file holds.
+
+
+@dataclass
+class KeyDiff:
+    """Names on either side, after tied weights and verified renames are set aside."""
+
+    missing: list[str]  # in the model, not in the file
+    unexpected: list[str]  # in the file, not in the model
+    rename: tuple[str, str] | None = None  # (file prefix, model prefix) that lines names up
+
+
+def common_prefixes(names: list[str]) -> list[str]:
+    """Dotted prefixes every name shares, longest first: ["a.b.", "a."] for a.b.x, a.b.y."""
+    if not names:
+        return []
+    shared = os.path.commonprefix(names)  # noqa: RUF071 - names, not paths: char by char
+    cuts = [i + 1 for i, c in enumerate(shared) if c == "."]
+    return [shared[:i] for i in reversed(cuts)]
+
+
+def find_rename(missing: list[str], unexpected: list[str]) -> tuple[str, str] | None:
+    """A prefix to strip from the file's names, or to add to them, that matches model names."""
+    wanted = set(missing)
+    for prefix in common_prefixes(unexpected):
+        if any(u[len(prefix) :] in wanted for u in unexpected):
+            return prefix, ""
+    for prefix in common_prefixes(missing):
+        if any(prefix + u in wanted for u in unexpected):
+            return "", prefix
+    return None
+
+
+def renamed(name: str, rename: tuple[str, str]) -> str | None:
+    """The model name a file name maps to under a rename, when it does."""
+    strip, add = rename
+    return add + name[len(strip) :] if name.startswith(strip) else None
+
+
+def compare_weights(model: Any, path: Path, file_name: str, torch: Any) -> list[dict[str, Any]]:
+    """GAS604 findings: model tensors the file lacks, file tensors unused, values not loaded."""
+    from safetensors import safe_open
+
+    state = model.state_dict()
+    params = {n for n, _ in model.named_parameters(remove_duplicate=False)}
+    report = Report()
+    with safe_open(str(path), framework="pt") as handle:
+        file_keys = list(handle.keys())
+        diff = key_diff(state, file_keys)
+        present = set(file_keys)
+        pairs = [k for k in state if k in present]
+        differing = [k for k in pairs if not same_values(state[k], handle.get_tensor(k), torch)]
+        renames = _renamed_pairs(diff, state)
+        if renames and all(same_values(state[m], handle.get_tensor(f), torch) for m, f in renames):
+            _drop_renamed(diff, renames)  # load_model renames the keys itself and loads them all
+    _key_findings(report, diff, params, file_name)
+    if differing:
+        message = (
+            f"after load_model, {len(differing)} of {len(pairs)} tensors differ from the "
+            f"{file_name} tensors of the same name: {listed(differing)}"
+        )
+        hint = "check that load_model loads the file (and does not transform the weights)"
+        report.add("GAS604", "warning", message, file=file_name, hint=hint)
+    return report.findings
+
+
+def key_diff(state: dict[str, Any], file_keys: list[str]) -> KeyDiff:
+    """Missing and unexpected names; a name tied to a loaded tensor is not missing."""
+    present = set(file_keys)
+    loaded_ptrs = {_identity(state[k]) for k in state if k in present}
+    missing = [k for k in state if k not in present and _identity(state[k]) not in loaded_ptrs]
+    unexpected = [k for k in file_keys if k not in state]
+    return KeyDiff(missing, unexpected, find_rename(missing, unexpected))
+
+
+def _identity(tensor: Any) -> tuple[int, tuple[int, ...]]:
+    return int(tensor.data_ptr()), tuple(tensor.shape)
+
+
+def _renamed_pairs(diff: KeyDiff, state: dict[str, Any]) -> list[tuple[str, str]]:
+    """(model name, file name) pairs the rename lines up."""
+    if diff.rename is None:
+        return []
+    wanted = set(diff.missing)
+    pairs = [(renamed(u, diff.rename), u) for u in diff.unexpected]
+    return [(m, u) for m, u in pairs if m is not None and m in wanted and m in state]
+
+
+def _drop_renamed(diff: KeyDiff, done: list[tuple[str, str]]) -> None:
+    models, files = {m for m, _ in done}, {f for _, f in done}
+    diff.missing = [k for k in diff.missing if k not in models]
+    diff.unexpected = [k for k in diff.unexpected if k not in files]
+    diff.rename = None
+
+
+def same_values(loaded: Any, saved: Any, torch: Any) -> bool:
+    """Whether a model tensor holds the file's values (after the dtype cast the loader does)."""
+    if tuple(loaded.shape) != tuple(saved.shape):
+        return False
+    if loaded.is_floating_point() and saved.is_floating_point():
+        return bool(torch.allclose(loaded.float(), saved.float(), rtol=_RTOL, atol=_ATOL))
+    return bool(torch.equal(loaded, saved.to(loaded.dtype)))
+
+
+def _key_findings(report: Report, diff: KeyDiff, params: set[str], file_name: str) -> None:
+    hint = _rename_hint(diff.rename)
+    missing_params = [k for k in diff.missing if k in params]
+    missing_buffers = [k for k in diff.missing if k not in params]
+    if missing_params:
+        message = (
+            f"{len(missing_params)} model parameter(s) have no tensor in {file_name} and keep "
+            f"their initial values: {listed(missing_params)}"
+        )
+        report.add(
+            "GAS604",
+            "error",
+            message,
+            file=file_name,
+            hint=hint or "save the full state_dict, and load it with strict=True",
+        )
+    if missing_buffers:
+        message = f"{len(missing_buffers)} buffer(s) are not in {file_name}: "
+        report.add("GAS604", "warning", message + listed(missing_buffers), file=file_name)
+    if diff.unexpected:
+        message = (
+            f"{file_name} holds {len(diff.unexpected)} tensor(s) the model has no place for: "
+            f"{listed(diff.unexpected)}"
+        )
+        report.add(
+            "GAS604",
+            "warning",
+            message,
+            file=file_name,
+            hint=hint or "drop them when saving: they only make the zip larger",
+        )
+
+
+def _rename_hint(rename: tuple[str, str] | None) -> str | None:
+    if rename is None:
+        return None
+    strip, add = rename
+    if strip:
+        return (
+            f"the file's names carry a {strip!r} prefix the model lacks: strip it when saving, "
+            f"or in load_model before load_state_dict"
+        )
+    return f"the model's names start with {add!r}, the file's do not: load into that submodule"
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    channel = Channel()
+    job = json.loads(sys.stdin.read())
+    limit_resources(int(job["memory_mb"]))
+    for entry in job["sys_path"]:
+        if entry not in sys.path:
+            sys.path.append(entry)
+    findings = Smoke(job, channel).run()
+    channel.send({"result": {"findings": findings}})
+    sys.stderr.flush()
+    # Leave now: a thread the model started, or a destructor at exit, must not hold us until
+    # the timeout once the result is out.
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,271 @@
+"""End to end through the registered commands: gasbuild push/status and gascli d push."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+import pytest
+
+pytest.importorskip("bittensor_wallet")
+
+from fakes.gas_api import GasApiState, serve_gas_api
+from fakes.publishing import make_wallet, make_zip
+from gasbuild._cli_push import hotkey_name, register
+from gasbuild.cli import _run
+from gasbuild.manifest import Project
+from gasbuild.publish.chain import MemoryChain
+from gasbuild.publish.push import PushItem, no_checks
+from gasbuild.submission import Modality, zip_name
+
+MANIFEST = """\
+[wallet]
+name = "miner"
+hotkey = "img"
+path = "{wallets}"
+
+[network]
+netuid = 34
+
+[models.image]
+architecture = {{ file = "model.py" }}
+weights = {{ path = "w.safetensors" }}
+
+[models.video]
+hotkey = "vid"
+architecture = {{ file = "model.py" }}
+weights = {{ path = "w.safetensors" }}
+"""
+
+
+def built_zips(project: Project, only: frozenset[Modality] | None) -> list[PushItem]:
+    """Stands in for plan.build: the zips were made by the test."""
+    items = []
+    for modality, _ in project.manifest.declared():
+        if only is not None and modality not in only:
+            continue
+        path = project.out_dir / zip_name(modality)
+        zip_path, digest, size = make_zip(path, modality, modality.encode())
+        items.append(PushItem(modality, zip_path, digest, size, hotkey_name(project, modality)))
+    return items
+
+
+@dataclass
+class Cli:
+    root: Path
+    server: GasApiState
+    chain_file: Path
+    addresses: dict[str, str]
+    gasbuild: click.Group
+    gascli: click.Group
+
+    def run(self, group: click.Group, *args: str) -> int:
+        return _run(group, list(args), "gasbuild")
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
+    home = tmp_path / "home"
+    wallets = home / ".bittensor" / "wallets"
+    addresses = make_wallet(wallets, "miner", ("img", "vid"))
+    chain_file = tmp_path / "chain.json"
+    chain_file.write_text(json.dumps({"registered": sorted(addresses.values())}))
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "gas.toml").write_text(MANIFEST.format(wallets=wallets))
+    gasbuild, discriminator = click.Group("gasbuild"), click.Group("discriminator")
+    register(gasbuild, discriminator, checker=no_checks, builder=built_zips)
+    gascli = click.Group("gascli")
+    gascli.add_command(discriminator, "d")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GASBUILD_CHAIN", f"memory:{chain_file}")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    monkeypatch.chdir(tmp_path)
+    with serve_gas_api() as server:
+        monkeypatch.setenv("GASBUILD_UPLOAD_URL", server.base_url)
+        yield Cli(root, server, chain_file, addresses, gasbuild, gascli)
+
+
+def test_push_then_status(cli: Cli, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.run(cli.gasbuild, "push", "-C", str(cli.root), "--yes", "--json") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] and [m["status"] for m in report["models"]] == ["pushed", "pushed"]
+    assert [m["hotkey"] for m in report["models"]] == [cli.addresses["img"], cli.addresses["vid"]]
+    assert cli.server.total_confirmations == 2
+    chain = MemoryChain(cli.chain_file)
+    for model in report["models"]:
+        assert chain.get_commitment(model["hotkey"], 34) == model["commitment"]
+    assert (cli.root / ".gasbuild" / "receipts" / f"{report['models'][0]['sha256']}.json").exists()
+
+    assert cli.run(cli.gasbuild, "status", "-C", str(cli.root), "--json") == 0
+    status = json.loads(capsys.readouterr().out)["models"]
+    assert [(s["modality"], s["receipt"], s["chain"]) for s in status] == [
+        ("image", "verified", "matches"),
+        ("video", "verified", "matches"),
+    ]
+
+    # a second push resumes from the receipts and uploads nothing
+    assert cli.run(cli.gasbuild, "push", "-C", str(cli.root), "--yes") == 0
+    out = capsys.readouterr().out
+    assert "already-pushed" in out
+    assert cli.server.calls["put"] == 2
+
+
+def test_status_before_any_push(cli: Cli, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.run(cli.gasbuild, "status", "-C", str(cli.root), "--only", "image") == 0
+    out = capsys.readouterr().out
+    assert "not built" in out and "no commitment" in out
+
+
+def test_push_only_and_dry_run(cli: Cli, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ("push", "-C", str(cli.root), "--only", "video", "--dry-run", "--json")
+    assert cli.run(cli.gasbuild, *args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["dry_run"] and [m["modality"] for m in report["models"]] == ["video"]
+    assert cli.server.calls == {}
+
+
+def test_no_terminal_and_no_yes_is_refused(cli: Cli, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.run(cli.gasbuild, "push", "-C", str(cli.root)) == 2
+    assert "pass --yes" in capsys.readouterr().err
+    assert cli.server.calls == {}
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(("answer", "code", "confirmations"), [("y\n", 0, 2), ("n\n", 130, 0)])
+def test_confirmation_prompt(
+    cli: Cli,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    answer: str,
+    code: int,
+    confirmations: int,
+) -> None:
+    monkeypatch.setattr("sys.stdin", Terminal(answer))
+    assert cli.run(cli.gasbuild, "push", "-C", str(cli.root)) == code
+    assert cli.server.total_confirmations == confirmations
+    captured = capsys.readouterr()
+    assert "about to push" in captured.err and "Push?" in captured.err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--burn-receipt", "image=nothex:5"], "32-byte hex transaction hash"),
+        (["--burn-receipt", "sound=0x" + "a" * 64 + ":1"], "MODALITY"),
+        (["--only", "audio"], "not declared"),
+        (["--only", "smell"], "unknown modality"),
+    ],
+)
+def test_push_usage_errors(
+    cli: Cli, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    assert cli.run(cli.gasbuild, "push", "-C", str(cli.root), "--yes", *args) == 2
+    assert message in capsys.readouterr().err
+    assert cli.server.calls == {}
+
+
+def test_unregistered_hotkey_exit_1_and_nothing_uploaded(
+    cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli.chain_file.write_text(json.dumps({"registered": [cli.addresses["img"]]}))
+    assert cli.run(cli.gasbuild, "push", "-C", str(cli.root), "--yes") == 1
+    assert "is not registered on subnet 34" in capsys.readouterr().err
+    assert cli.server.calls == {}
+
+
+# -- gascli d push ------------------------------------------------------------------------
+
+
+def test_gascli_push(cli: Cli, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    zip_path, digest, _ = make_zip(tmp_path / "image_detector.zip", "image")
+    args = ["d", "push", "--image-model", str(zip_path), "--wallet-name", "miner"]
+    args += ["--wallet-hotkey", "img", "--retry-delay", "1"]
+    assert cli.run(cli.gascli, *args) == 0
+    assert "pushed" in capsys.readouterr().out
+    assert (tmp_path / ".gasbuild" / "receipts" / f"{digest}.json").exists()
+    chain = MemoryChain(cli.chain_file)
+    assert chain.get_commitment(cli.addresses["img"], 34) is not None
+    assert cli.run(cli.gascli, *args) == 0  # resumes: nothing uploaded twice
+    assert cli.server.calls["put"] == 1 and cli.server.total_confirmations == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "no model given"),
+        (["--audio-model", "{zip}", "--vertical", "human"], "not offered for audio"),
+        (["--image-model", "{zip}", "--vertical", "sports"], "Invalid value for '--vertical'"),
+        (["--image-model", "missing.zip"], "does not exist"),
+        (["--image-model", "{zip}", "--netuid", "x"], "is not a valid integer"),
+    ],
+)
+def test_gascli_argument_errors_exit_2(
+    cli: Cli, tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    zip_path, _, _ = make_zip(tmp_path / "audio_detector.zip", "audio")
+    args = [a.replace("{zip}", str(zip_path)) for a in args]
+    assert cli.run(cli.gascli, "d", "push", *args) == 2
+    assert message in capsys.readouterr().err
+    assert cli.server.calls == {}
+
+
+def test_gascli_missing_wallet_exit_2(
+    cli: Cli, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    zip_path, _, _ = make_zip(tmp_path / "image_detector.zip", "image")
+    code = cli.run(cli.gascli, "d", "push", "--image-model", str(zip_path), "--wallet-name", "x")
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "hotkeys/default" in err and "does not exist" in err
+
+
+def test_gascli_help_lists_the_reference_flags(
+    cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.run(cli.gascli, "d", "push", "--help") == 0
+    out = capsys.readouterr().out
+    for flag in (
+        "--image-model",
+        "--video-model",
+        "--audio-model",
+        "--wallet-name",
+        "--wallet-hotkey",
+        "--netuid",
+        "--chain-endpoint",
+        "--retry-delay",
+        "--vertical",
+    ):
+        assert flag in out
+
+
+def test_build_items_uses_plan_build(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from types import SimpleNamespace
+
+    from gasbuild import manifest, plan
+    from gasbuild._cli_push import build_items
+
+    seen = {}
+
+    def fake_build(project, cache, options, on_findings=None):  # type: ignore[no-untyped-def]
+        seen["only"], seen["cache"] = options.only, cache
+        path, digest, size = make_zip(tmp_path / "video_detector.zip", "video")
+        result = SimpleNamespace(modality="video", zip_path=path, sha256=digest, size=size)
+        return SimpleNamespace(results=[result])
+
+    monkeypatch.setattr(plan, "build", fake_build)
+    project = manifest.load(cli.root / "gas.toml")
+    [built] = build_items(project, frozenset({"video"}))
+    assert seen["only"] == frozenset({"video"})
+    assert (built.modality, built.hotkey_name) == ("video", "vid")
