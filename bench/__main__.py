@@ -221,7 +221,9 @@ class Bench:
         self.measure("gasbuild edit model.py", build, prepare=self.touch_model_py)
         zip_path = str(self.project / "dist" / "image_detector.zip")
         self.measure("gasbuild check (no smoke)", gasbuild_cmd("check", "--no-smoke", zip_path))
-        self.measure("python startup (import gasbuild)", [sys.executable, "-c", "import gasbuild.cli"])
+        self.measure(
+            "python startup (import gasbuild)", [sys.executable, "-c", "import gasbuild.cli"]
+        )
         (self.workdir / "copy.bin").unlink(missing_ok=True)
 
     def ratios(self) -> dict[str, float]:

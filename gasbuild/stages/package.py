@@ -28,9 +28,9 @@ from typing import BinaryIO
 from gasbuild.errors import BuildError
 
 try:  # ISA-L's CRC-32 runs ~3x faster than zlib's here; same polynomial, same results
-    from isal.isal_zlib import crc32
+    from isal.isal_zlib import crc32 as crc32
 except ImportError:  # pragma: no cover - isal has wheels for the common platforms
-    from zlib import crc32
+    from zlib import crc32 as crc32
 
 STAGE_VERSION = "1"
 CHUNK = 1 << 20  # 1 MiB: large enough for sha256/CRC throughput, small enough to stay flat

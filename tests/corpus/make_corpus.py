@@ -1,4 +1,6 @@
-"""Build the corpus of bad (and good) submissions from small fixtures: ``python -m corpus.make_corpus OUT``.
+"""Build the corpus of bad (and good) submissions from small fixtures.
+
+Run from tests/: ``python -m corpus.make_corpus OUT``.
 
 Each case is a zip written from code, never an opaque binary: a valid base submission per
 modality and format, then one deliberate defect per case. ``CASES`` pairs each zip with the code
@@ -53,11 +55,11 @@ def load_model(weights_path: str, num_classes: int = 2) -> nn.Module:
     return model
 '''
 
-VIDEO_FORWARD_FIX = '''
+VIDEO_FORWARD_FIX = """
 
 def _unused() -> None:
     return None
-'''
+"""
 
 
 def state_dict(num_classes: int = 2) -> dict[str, np.ndarray]:
@@ -84,7 +86,7 @@ def raw_safetensors(header: object, data: bytes = b"", length: int | None = None
 
 CONFIGS = {
     "image": 'name: "corpus-image"\nversion: "1.0.0"\nmodality: "image"\npreprocessing:\n'
-    "  resize: [32, 32]\nmodel:\n  num_classes: 2\n  weights_file: \"model.safetensors\"\n",
+    '  resize: [32, 32]\nmodel:\n  num_classes: 2\n  weights_file: "model.safetensors"\n',
     "video": 'name: "corpus-video"\nversion: "1.0.0"\nmodality: "video"\npreprocessing:\n'
     "  resize: [32, 32]\n  num_frames: 4\nmodel:\n  num_classes: 2\n"
     '  weights_file: "model.safetensors"\n',
@@ -138,12 +140,12 @@ def onnx_bytes(
     external: bool = False,
     elem: int | None = None,
 ) -> bytes:
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     shape = input_shape or ["batch", 3, 32, 32]
     rank = len(shape)
-    weight = numpy_helper.from_array(np.ones((output_classes if isinstance(output_classes, int) else 2, 1), dtype=np.float32), "w")
+    classes = output_classes if isinstance(output_classes, int) else 2
+    weight = numpy_helper.from_array(np.ones((classes, 1), dtype=np.float32), "w")
     if external:
         weight.data_location = TensorProto.EXTERNAL
         entry = weight.external_data.add()
@@ -162,7 +164,8 @@ def onnx_bytes(
         numpy_helper.from_array(np.array([1], dtype=np.int64), "one"),
     ]
     graph = helper.make_graph(
-        nodes, "g",
+        nodes,
+        "g",
         [helper.make_tensor_value_info("input", elem or TensorProto.UINT8, shape)],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", output_classes])],
         initializer=inits,
@@ -176,8 +179,13 @@ def onnx_bytes(
 # Zip writers: the honest one, and hand-made evil ones.
 
 
-def zip_files(files: dict[str, bytes], *, method: int = zipfile.ZIP_DEFLATED,
-              attrs: dict[str, int] | None = None, flags: dict[str, int] | None = None) -> bytes:
+def zip_files(
+    files: dict[str, bytes],
+    *,
+    method: int = zipfile.ZIP_DEFLATED,
+    attrs: dict[str, int] | None = None,
+    flags: dict[str, int] | None = None,
+) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as zf:
         for name, data in files.items():
@@ -193,7 +201,10 @@ def zip_files(files: dict[str, bytes], *, method: int = zipfile.ZIP_DEFLATED,
 
 def _set_flag(data: bytearray, name: bytes, bit: int) -> None:
     """Set a general-purpose flag bit on both headers of an entry (e.g. 0x1: encrypted)."""
-    for sig, flag_at, name_len_at, name_at in ((b"PK\x03\x04", 6, 26, 30), (b"PK\x01\x02", 8, 28, 46)):
+    for sig, flag_at, name_len_at, name_at in (
+        (b"PK\x03\x04", 6, 26, 30),
+        (b"PK\x01\x02", 8, 28, 46),
+    ):
         pos = 0
         while (pos := data.find(sig, pos)) >= 0:
             n = struct.unpack_from("<H", data, pos + name_len_at)[0]
@@ -259,22 +270,34 @@ CASES: list[Case] = [
     Case("valid-image", _valid("image"), None, smoke=True),
     Case("valid-video", _valid("video"), None, smoke=True),
     Case("valid-audio", _valid("audio"), None, smoke=True),
-    Case("valid-onnx-image", lambda: zip_files({"detector.onnx": onnx_bytes()}), "GAS500",
-         smoke=True, tags=["warning-only"]),
+    Case(
+        "valid-onnx-image",
+        lambda: zip_files({"detector.onnx": onnx_bytes()}),
+        "GAS500",
+        smoke=True,
+        tags=["warning-only"],
+    ),
     # GAS1xx: the container
     Case("zip-not-a-zip", lambda: b"this is not a zip file at all", "GAS101"),
     Case("zip-empty-file", lambda: b"", "GAS101"),
     Case("zip-truncated", lambda: zip_files(base_files())[:-30], "GAS101"),
     Case("zip-folder-entry", lambda: zip_files({**base_files(), "extra/": b""}), "GAS102"),
-    Case("zip-nested-path", lambda: zip_files({**{f"sub/{k}": v for k, v in base_files().items()}}),
-         "GAS102"),
+    Case(
+        "zip-nested-path",
+        lambda: zip_files({**{f"sub/{k}": v for k, v in base_files().items()}}),
+        "GAS102",
+    ),
     Case("zip-dotdot", lambda: zip_files({**base_files(), "../evil.py": b"x"}), "GAS102"),
     Case("zip-absolute", lambda: zip_files({**base_files(), "/etc/evil": b"x"}), "GAS102"),
     Case("zip-backslash", lambda: zip_files({**base_files(), "a\\b.py": b"x"}), "GAS102"),
-    Case("zip-duplicate-name",
-         lambda: zip_files(base_files()) if False else _duplicate_zip(), "GAS103"),
-    Case("zip-case-duplicate", lambda: zip_files({**base_files(), "Model.py": b"x = 1\n"}),
-         "GAS103"),
+    Case(
+        "zip-duplicate-name",
+        lambda: zip_files(base_files()) if False else _duplicate_zip(),
+        "GAS103",
+    ),
+    Case(
+        "zip-case-duplicate", lambda: zip_files({**base_files(), "Model.py": b"x = 1\n"}), "GAS103"
+    ),
     Case("zip-symlink", lambda: zip_files(base_files(), attrs={"model.py": 0o120777}), "GAS104"),
     Case("zip-encrypted", lambda: zip_files(base_files(), flags={"model.py": 0x1}), "GAS105"),
     Case("zip-bzip2", lambda: zip_files(base_files(), method=zipfile.ZIP_BZIP2), "GAS106"),
@@ -282,69 +305,145 @@ CASES: list[Case] = [
     Case("zip-overlapping-entries", lambda: zip_overlapping(base_files()), "GAS107"),
     Case("zip-bomb-ratio", zip_bomb, "GAS108"),
     Case("zip-extra-file", lambda: zip_files({**base_files(), "README.md": b"hi"}), "GAS110"),
-    Case("zip-missing-model-py",
-         lambda: zip_files({k: v for k, v in base_files().items() if k != "model.py"}), "GAS110"),
-    Case("zip-missing-config",
-         lambda: zip_files({k: v for k, v in base_files().items() if k != "model_config.yaml"}),
-         "GAS110"),
-    Case("zip-missing-weights",
-         lambda: zip_files({k: v for k, v in base_files().items() if k != "model.safetensors"}),
-         "GAS110"),
-    Case("zip-pt-weights-instead", lambda: zip_files(
-        {**{k: v for k, v in base_files().items() if k != "model.safetensors"},
-         "model.pt": b"\x80\x04"}), "GAS110"),
-    Case("onnx-two-files",
-         lambda: zip_files({"a.onnx": onnx_bytes(), "b.onnx": onnx_bytes()}), "GAS110"),
-    Case("onnx-plus-extra", lambda: zip_files({"a.onnx": onnx_bytes(), "notes.txt": b"x"}),
-         "GAS110"),
-    Case("onnx-external-data-file",
-         lambda: zip_files({"a.onnx": onnx_bytes(external=True), "weights.bin": b"\x00" * 8}),
-         "GAS110"),
+    Case(
+        "zip-missing-model-py",
+        lambda: zip_files({k: v for k, v in base_files().items() if k != "model.py"}),
+        "GAS110",
+    ),
+    Case(
+        "zip-missing-config",
+        lambda: zip_files({k: v for k, v in base_files().items() if k != "model_config.yaml"}),
+        "GAS110",
+    ),
+    Case(
+        "zip-missing-weights",
+        lambda: zip_files({k: v for k, v in base_files().items() if k != "model.safetensors"}),
+        "GAS110",
+    ),
+    Case(
+        "zip-pt-weights-instead",
+        lambda: zip_files(
+            {
+                **{k: v for k, v in base_files().items() if k != "model.safetensors"},
+                "model.pt": b"\x80\x04",
+            }
+        ),
+        "GAS110",
+    ),
+    Case(
+        "onnx-two-files",
+        lambda: zip_files({"a.onnx": onnx_bytes(), "b.onnx": onnx_bytes()}),
+        "GAS110",
+    ),
+    Case(
+        "onnx-plus-extra", lambda: zip_files({"a.onnx": onnx_bytes(), "notes.txt": b"x"}), "GAS110"
+    ),
+    Case(
+        "onnx-external-data-file",
+        lambda: zip_files({"a.onnx": onnx_bytes(external=True), "weights.bin": b"\x00" * 8}),
+        "GAS110",
+    ),
     # GAS2xx: model_config.yaml
     Case("config-invalid-yaml", lambda: zip_files(with_config("name: [unclosed\n")), "GAS201"),
-    Case("config-python-tag", lambda: zip_files(with_config(
-        CONFIGS["image"] + "evil: !!python/object/apply:os.system ['echo pwned']\n")), "GAS201"),
+    Case(
+        "config-python-tag",
+        lambda: zip_files(
+            with_config(CONFIGS["image"] + "evil: !!python/object/apply:os.system ['echo pwned']\n")
+        ),
+        "GAS201",
+    ),
     Case("config-empty", lambda: zip_files(with_config("")), "GAS201"),
     Case("config-not-mapping", lambda: zip_files(with_config("- a\n- b\n")), "GAS201"),
-    Case("config-duplicate-key", lambda: zip_files(with_config(
-        CONFIGS["image"].replace('version: "1.0.0"\n', 'version: "1.0.0"\nname: "again"\n'))),
-        "GAS201"),
-    Case("config-name-space", lambda: zip_files(config_edit('"corpus-image"', '"my model"')),
-         "GAS202"),
-    Case("config-name-missing", lambda: zip_files(config_edit('name: "corpus-image"\n', "")),
-         "GAS202"),
-    Case("config-modality-unknown", lambda: zip_files(config_edit('"image"', '"images"')),
-         "GAS203"),
-    Case("config-modality-mismatch", lambda: zip_files(base_files("image")), "GAS203",
-         modality="video"),
-    Case("config-dtype", lambda: zip_files(config_edit('modality: "image"\n',
-                                                        'modality: "image"\ndtype: "fp8"\n')),
-         "GAS204"),
+    Case(
+        "config-duplicate-key",
+        lambda: zip_files(
+            with_config(
+                CONFIGS["image"].replace('version: "1.0.0"\n', 'version: "1.0.0"\nname: "again"\n')
+            )
+        ),
+        "GAS201",
+    ),
+    Case(
+        "config-name-space",
+        lambda: zip_files(config_edit('"corpus-image"', '"my model"')),
+        "GAS202",
+    ),
+    Case(
+        "config-name-missing",
+        lambda: zip_files(config_edit('name: "corpus-image"\n', "")),
+        "GAS202",
+    ),
+    Case(
+        "config-modality-unknown", lambda: zip_files(config_edit('"image"', '"images"')), "GAS203"
+    ),
+    Case(
+        "config-modality-mismatch",
+        lambda: zip_files(base_files("image")),
+        "GAS203",
+        modality="video",
+    ),
+    Case(
+        "config-dtype",
+        lambda: zip_files(config_edit('modality: "image"\n', 'modality: "image"\ndtype: "fp8"\n')),
+        "GAS204",
+    ),
     Case("config-resize-zero", lambda: zip_files(config_edit("[32, 32]", "[0, 32]")), "GAS205"),
-    Case("config-resize-three", lambda: zip_files(config_edit("[32, 32]", "[32, 32, 3]")),
-         "GAS205"),
-    Case("config-video-frames-65", lambda: zip_files(
-        config_edit("num_frames: 4", "num_frames: 65", "video")), "GAS205"),
-    Case("config-video-frames-without-resize", lambda: zip_files(
-        config_edit("  resize: [32, 32]\n", "", "video")), "GAS205"),
-    Case("config-audio-sample-rate", lambda: zip_files(
-        config_edit("16000", "8000", "audio")), "GAS205"),
-    Case("config-audio-duration", lambda: zip_files(
-        config_edit("6.0", "5.0", "audio")), "GAS205"),
-    Case("config-num-classes-4", lambda: zip_files(config_edit("num_classes: 2", "num_classes: 4")),
-         "GAS206"),
-    Case("config-num-classes-0", lambda: zip_files(config_edit("num_classes: 2", "num_classes: 0")),
-         "GAS206"),
-    Case("config-num-classes-missing", lambda: zip_files(config_edit("  num_classes: 2\n", "")),
-         "GAS206"),
-    Case("config-num-classes-bool", lambda: zip_files(
-        config_edit("num_classes: 2", "num_classes: yes")), "GAS206"),
-    Case("config-model-missing", lambda: zip_files(config_edit(
-        'model:\n  num_classes: 2\n  weights_file: "model.safetensors"\n', "")), "GAS206"),
-    Case("config-weights-file-mismatch", lambda: zip_files(
-        config_edit('"model.safetensors"', '"weights.safetensors"')), "GAS207"),
-    Case("config-weights-file-traversal", lambda: zip_files(
-        config_edit('"model.safetensors"', '"../model.safetensors"')), "GAS207"),
+    Case(
+        "config-resize-three", lambda: zip_files(config_edit("[32, 32]", "[32, 32, 3]")), "GAS205"
+    ),
+    Case(
+        "config-video-frames-65",
+        lambda: zip_files(config_edit("num_frames: 4", "num_frames: 65", "video")),
+        "GAS205",
+    ),
+    Case(
+        "config-video-frames-without-resize",
+        lambda: zip_files(config_edit("  resize: [32, 32]\n", "", "video")),
+        "GAS205",
+    ),
+    Case(
+        "config-audio-sample-rate",
+        lambda: zip_files(config_edit("16000", "8000", "audio")),
+        "GAS205",
+    ),
+    Case("config-audio-duration", lambda: zip_files(config_edit("6.0", "5.0", "audio")), "GAS205"),
+    Case(
+        "config-num-classes-4",
+        lambda: zip_files(config_edit("num_classes: 2", "num_classes: 4")),
+        "GAS206",
+    ),
+    Case(
+        "config-num-classes-0",
+        lambda: zip_files(config_edit("num_classes: 2", "num_classes: 0")),
+        "GAS206",
+    ),
+    Case(
+        "config-num-classes-missing",
+        lambda: zip_files(config_edit("  num_classes: 2\n", "")),
+        "GAS206",
+    ),
+    Case(
+        "config-num-classes-bool",
+        lambda: zip_files(config_edit("num_classes: 2", "num_classes: yes")),
+        "GAS206",
+    ),
+    Case(
+        "config-model-missing",
+        lambda: zip_files(
+            config_edit('model:\n  num_classes: 2\n  weights_file: "model.safetensors"\n', "")
+        ),
+        "GAS206",
+    ),
+    Case(
+        "config-weights-file-mismatch",
+        lambda: zip_files(config_edit('"model.safetensors"', '"weights.safetensors"')),
+        "GAS207",
+    ),
+    Case(
+        "config-weights-file-traversal",
+        lambda: zip_files(config_edit('"model.safetensors"', '"../model.safetensors"')),
+        "GAS207",
+    ),
     # GAS3xx: model.py
     _static("import-os", model_py_with("import os\n"), "GAS303"),
     _static("from-subprocess", model_py_with("from subprocess import run\n"), "GAS303"),
@@ -359,78 +458,220 @@ CASES: list[Case] = [
     _static("exec-call", model_py_with("", "\nexec('x = 1')\n"), "GAS306"),
     _static("dunder-import", model_py_with("", "\nm = __import__('os')\n"), "GAS306"),
     _static("getattr-call", model_py_with("", "\nf = getattr(torch, 'load')\n"), "GAS306"),
-    _static("method-eval", MODEL_PY.format(extra="").replace(
-        "    return model\n", "    model.eval()\n    return model\n"), "GAS306"),
+    _static(
+        "method-eval",
+        MODEL_PY.format(extra="").replace(
+            "    return model\n", "    model.eval()\n    return model\n"
+        ),
+        "GAS306",
+    ),
     _static("eval-alias", model_py_with("", "\nrun = eval\n"), "GAS306"),
     _static("torch-jit-script", model_py_with("", "\nS = torch.jit.script\n"), "GAS307"),
     _static("cpp-extension", model_py_with("import torch.utils.cpp_extension\n"), "GAS307"),
     _static("numpy-ctypeslib", model_py_with("import numpy.ctypeslib\n"), "GAS307"),
     _static("builtins-dunder", model_py_with("", "\nB = __builtins__\n"), "GAS308"),
-    _static("subclasses-escape", model_py_with(
-        "", "\nS = ().__class__.__bases__[0].__subclasses__()\n"), "GAS308"),
+    _static(
+        "subclasses-escape",
+        model_py_with("", "\nS = ().__class__.__bases__[0].__subclasses__()\n"),
+        "GAS308",
+    ),
     _static("dict-lookup", model_py_with("", "\nJ = torch.__dict__['jit']\n"), "GAS308"),
-    _static("non-utf8-coding", "# -*- coding: latin-1 -*-\n" + MODEL_PY.format(extra=""),
-            "GAS301"),
+    _static("non-utf8-coding", "# -*- coding: latin-1 -*-\n" + MODEL_PY.format(extra=""), "GAS301"),
     _static("syntax-error", MODEL_PY.format(extra="") + "\ndef broken(:\n", "GAS302"),
-    _static("no-load-model", MODEL_PY.format(extra="").replace("def load_model", "def make_model"),
-            "GAS309"),
-    _static("load-model-no-params", MODEL_PY.format(extra="").replace(
-        "def load_model(weights_path: str, num_classes: int = 2)", "def load_model()"), "GAS309"),
-    _static("open-for-writing", model_py_with("", "\nwith open('/tmp/x', 'w') as f:\n    pass\n"),
-            "GAS306"),
+    _static(
+        "no-load-model",
+        MODEL_PY.format(extra="").replace("def load_model", "def make_model"),
+        "GAS309",
+    ),
+    _static(
+        "load-model-no-params",
+        MODEL_PY.format(extra="").replace(
+            "def load_model(weights_path: str, num_classes: int = 2)", "def load_model()"
+        ),
+        "GAS309",
+    ),
+    _static(
+        "open-for-writing",
+        model_py_with("", "\nwith open('/tmp/x', 'w') as f:\n    pass\n"),
+        "GAS306",
+    ),
     # GAS4xx: safetensors weights
     Case("weights-too-short", lambda: zip_files(with_weights(b"\x01\x02")), "GAS401"),
-    Case("weights-header-length-huge", lambda: zip_files(
-        with_weights(raw_safetensors(b"{}", length=1 << 40))), "GAS401"),
-    Case("weights-header-not-json", lambda: zip_files(
-        with_weights(raw_safetensors(b"{not json}   "))), "GAS401"),
-    Case("weights-is-a-pickle", lambda: zip_files(
-        with_weights(b"\x80\x04\x95" + b"\x00" * 64)), "GAS401"),
-    Case("weights-unknown-dtype", lambda: zip_files(with_weights(raw_safetensors(
-        {"t": {"dtype": "Q7", "shape": [2], "data_offsets": [0, 2]}}, b"\x00\x00")))
-        , "GAS402"),
-    Case("weights-offset-gap", lambda: zip_files(with_weights(raw_safetensors(
-        {"a": {"dtype": "U8", "shape": [2], "data_offsets": [0, 2]},
-         "b": {"dtype": "U8", "shape": [2], "data_offsets": [4, 6]}}, b"\x00" * 6))), "GAS403"),
-    Case("weights-offset-overlap", lambda: zip_files(with_weights(raw_safetensors(
-        {"a": {"dtype": "U8", "shape": [4], "data_offsets": [0, 4]},
-         "b": {"dtype": "U8", "shape": [2], "data_offsets": [2, 4]}}, b"\x00" * 4))), "GAS403"),
-    Case("weights-size-mismatch", lambda: zip_files(with_weights(raw_safetensors(
-        {"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 4]}}, b"\x00" * 4))), "GAS403"),
-    Case("weights-trailing-bytes", lambda: zip_files(with_weights(
-        safetensors_bytes() + b"\x00" * 16)), "GAS403"),
-    Case("weights-nan", lambda: zip_files(with_weights(safetensors_bytes(
-        {**state_dict(), "head.bias": np.array([np.nan, 0.0], dtype=np.float32)}))), "GAS404",
-        deep=True),
+    Case(
+        "weights-header-length-huge",
+        lambda: zip_files(with_weights(raw_safetensors(b"{}", length=1 << 40))),
+        "GAS401",
+    ),
+    Case(
+        "weights-header-not-json",
+        lambda: zip_files(with_weights(raw_safetensors(b"{not json}   "))),
+        "GAS401",
+    ),
+    Case(
+        "weights-is-a-pickle",
+        lambda: zip_files(with_weights(b"\x80\x04\x95" + b"\x00" * 64)),
+        "GAS401",
+    ),
+    Case(
+        "weights-unknown-dtype",
+        lambda: zip_files(
+            with_weights(
+                raw_safetensors(
+                    {"t": {"dtype": "Q7", "shape": [2], "data_offsets": [0, 2]}}, b"\x00\x00"
+                )
+            )
+        ),
+        "GAS402",
+    ),
+    Case(
+        "weights-offset-gap",
+        lambda: zip_files(
+            with_weights(
+                raw_safetensors(
+                    {
+                        "a": {"dtype": "U8", "shape": [2], "data_offsets": [0, 2]},
+                        "b": {"dtype": "U8", "shape": [2], "data_offsets": [4, 6]},
+                    },
+                    b"\x00" * 6,
+                )
+            )
+        ),
+        "GAS403",
+    ),
+    Case(
+        "weights-offset-overlap",
+        lambda: zip_files(
+            with_weights(
+                raw_safetensors(
+                    {
+                        "a": {"dtype": "U8", "shape": [4], "data_offsets": [0, 4]},
+                        "b": {"dtype": "U8", "shape": [2], "data_offsets": [2, 4]},
+                    },
+                    b"\x00" * 4,
+                )
+            )
+        ),
+        "GAS403",
+    ),
+    Case(
+        "weights-size-mismatch",
+        lambda: zip_files(
+            with_weights(
+                raw_safetensors(
+                    {"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 4]}}, b"\x00" * 4
+                )
+            )
+        ),
+        "GAS403",
+    ),
+    Case(
+        "weights-trailing-bytes",
+        lambda: zip_files(with_weights(safetensors_bytes() + b"\x00" * 16)),
+        "GAS403",
+    ),
+    Case(
+        "weights-nan",
+        lambda: zip_files(
+            with_weights(
+                safetensors_bytes(
+                    {**state_dict(), "head.bias": np.array([np.nan, 0.0], dtype=np.float32)}
+                )
+            )
+        ),
+        "GAS404",
+        deep=True,
+    ),
     # GAS5xx: legacy ONNX
     Case("onnx-garbage", lambda: zip_files({"a.onnx": b"\x08\x01garbage" * 10}), "GAS501"),
-    Case("onnx-external-tensor", lambda: zip_files({"a.onnx": onnx_bytes(external=True)}),
-         "GAS502"),
-    Case("onnx-dynamic-hw", lambda: zip_files(
-        {"a.onnx": onnx_bytes(input_shape=["batch", 3, "h", "w"])}), "GAS505", modality="image"),
-    Case("onnx-wrong-rank", lambda: zip_files(
-        {"a.onnx": onnx_bytes(input_shape=["batch", 3, 32])}), "GAS505", modality="image"),
-    Case("onnx-five-classes", lambda: zip_files({"a.onnx": onnx_bytes(output_classes=5)}),
-         "GAS506", modality="image"),
+    Case(
+        "onnx-external-tensor", lambda: zip_files({"a.onnx": onnx_bytes(external=True)}), "GAS502"
+    ),
+    Case(
+        "onnx-dynamic-hw",
+        lambda: zip_files({"a.onnx": onnx_bytes(input_shape=["batch", 3, "h", "w"])}),
+        "GAS505",
+        modality="image",
+    ),
+    Case(
+        "onnx-wrong-rank",
+        lambda: zip_files({"a.onnx": onnx_bytes(input_shape=["batch", 3, 32])}),
+        "GAS505",
+        modality="image",
+    ),
+    Case(
+        "onnx-five-classes",
+        lambda: zip_files({"a.onnx": onnx_bytes(output_classes=5)}),
+        "GAS506",
+        modality="image",
+    ),
     # GAS6xx: smoke test
-    Case("smoke-load-model-raises", lambda: zip_files(with_model_py(MODEL_PY.format(extra="").replace(
-        "    model = Tiny(", "    raise ValueError('boom')\n    model = Tiny("))), "GAS601",
-        smoke=True),
-    Case("smoke-returns-non-module", lambda: zip_files(with_model_py(
-        MODEL_PY.format(extra="").replace("    return model\n", "    return {'model': model}\n"))),
-        "GAS602", smoke=True),
-    Case("smoke-missing-keys", lambda: zip_files(with_weights(safetensors_bytes(
-        {k: v for k, v in state_dict().items() if k != "head.bias"}))), "GAS601", smoke=True,
-        tags=["strict load_state_dict raises"]),
-    Case("smoke-one-dim-output", lambda: zip_files(with_model_py(MODEL_PY.format(extra="").replace(
-        "        return self.head(feats)", "        return self.head(feats)[:, 0]"))), "GAS605",
-        smoke=True),
-    Case("smoke-wrong-num-classes", lambda: zip_files(config_edit(
-        "num_classes: 2", "num_classes: 3")), "GAS601", smoke=True,
-        tags=["head size mismatch fails strict load"]),
-    Case("smoke-nan-output", lambda: zip_files(with_model_py(MODEL_PY.format(extra="").replace(
-        "        return self.head(feats)", "        return self.head(feats) * float('nan')"))),
-        "GAS606", smoke=True),
+    Case(
+        "smoke-load-model-raises",
+        lambda: zip_files(
+            with_model_py(
+                MODEL_PY.format(extra="").replace(
+                    "    model = Tiny(", "    raise ValueError('boom')\n    model = Tiny("
+                )
+            )
+        ),
+        "GAS601",
+        smoke=True,
+    ),
+    Case(
+        "smoke-returns-non-module",
+        lambda: zip_files(
+            with_model_py(
+                MODEL_PY.format(extra="").replace(
+                    "    return model\n", "    return {'model': model}\n"
+                )
+            )
+        ),
+        "GAS602",
+        smoke=True,
+    ),
+    Case(
+        "smoke-missing-keys",
+        lambda: zip_files(
+            with_weights(
+                safetensors_bytes({k: v for k, v in state_dict().items() if k != "head.bias"})
+            )
+        ),
+        "GAS601",
+        smoke=True,
+        tags=["strict load_state_dict raises"],
+    ),
+    Case(
+        "smoke-one-dim-output",
+        lambda: zip_files(
+            with_model_py(
+                MODEL_PY.format(extra="").replace(
+                    "        return self.head(feats)", "        return self.head(feats)[:, 0]"
+                )
+            )
+        ),
+        "GAS605",
+        smoke=True,
+    ),
+    Case(
+        "smoke-wrong-num-classes",
+        lambda: zip_files(config_edit("num_classes: 2", "num_classes: 3")),
+        "GAS601",
+        smoke=True,
+        tags=["head size mismatch fails strict load"],
+    ),
+    Case(
+        "smoke-nan-output",
+        lambda: zip_files(
+            with_model_py(
+                MODEL_PY.format(extra="").replace(
+                    "        return self.head(feats)",
+                    "        return self.head(feats) * float('nan')",
+                )
+            )
+        ),
+        "GAS606",
+        smoke=True,
+    ),
 ]
 
 
@@ -454,9 +695,15 @@ def write_corpus(out: Path) -> list[tuple[Case, Path]]:
         path = out / f"{case.name}.zip"
         path.write_bytes(case.build())
         written.append((case, path))
-    (out / "expected.json").write_text(json.dumps(
-        {c.name: {"code": c.code, "smoke": c.smoke, "deep": c.deep, "modality": c.modality}
-         for c in CASES}, indent=2))
+    (out / "expected.json").write_text(
+        json.dumps(
+            {
+                c.name: {"code": c.code, "smoke": c.smoke, "deep": c.deep, "modality": c.modality}
+                for c in CASES
+            },
+            indent=2,
+        )
+    )
     return written
 
 
