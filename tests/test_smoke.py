@@ -247,7 +247,7 @@ CASES = [
         "network-blocked",
         {"GAS601"},
         model=model_py(load="torch.hub.load_state_dict_from_url('https://example.com/w.pth')"),
-        check=_message("load_model raised"),
+        check=_message("load_model raised", "runs offline"),
     ),
     Case("syntax-error", {"GAS601"}, model="def load_model(:\n", check=_message("SyntaxError")),
 ]

@@ -39,6 +39,14 @@ _PIXEL_LEVELS = 256
 _RTOL = 1e-2
 _ATOL = 1e-3
 # Allocation failures under RLIMIT_AS surface as MemoryError or as these RuntimeError texts.
+# Exceptions of a download attempt: urllib, sockets, huggingface_hub in offline mode.
+_NETWORK_ERRORS = frozenset(
+    {"URLError", "ConnectionError", "OfflineModeIsEnabled", "LocalEntryNotFoundError"}
+)
+_OFFLINE_HINT = (
+    "the smoke test runs offline: ship every weight in the zip instead of downloading it"
+    " (pretrained=False)"
+)
 _OOM_TEXTS = ("can't allocate memory", "not enough memory", "out of memory", "bad_alloc")
 
 
@@ -129,6 +137,12 @@ def is_out_of_memory(exc: BaseException) -> bool:
         return True
     text = str(exc).lower()
     return isinstance(exc, RuntimeError) and any(t in text for t in _OOM_TEXTS)
+
+
+def is_network_error(exc: BaseException) -> bool:
+    """Whether the model tried to download something (the sandbox has no network)."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return bool(names & _NETWORK_ERRORS)
 
 
 def model_line(exc: BaseException, model_path: Path) -> int | None:
@@ -260,9 +274,9 @@ class Smoke:
             message = f"out of memory while {doing} ({one_line(exc)}); the limit is {limit} MB"
             self.report.add("GAS608", "error", message, file=name, line=line)
         else:
-            self.report.add(
-                "GAS601", "error", f"{doing} raised {one_line(exc)}", file=name, line=line
-            )
+            message = f"{doing} raised {one_line(exc)}"
+            hint = _OFFLINE_HINT if is_network_error(exc) else None
+            self.report.add("GAS601", "error", message, file=name, line=line, hint=hint)
         return Stop()
 
     def import_torch(self) -> Any:
@@ -309,7 +323,7 @@ class Smoke:
 
     def load(self, plan: Plan, module: ModuleType, torch: Any) -> Any:
         """``load_model`` as the loader calls it, then the cast and eval the loader does."""
-        self.phase("load_model")
+        self.phase("running load_model")
         load_model = module.load_model
         path = str(plan.weights_path)
         try:
@@ -322,7 +336,7 @@ class Smoke:
             message = f"load_model returned {type(model).__name__}, not a torch.nn.Module"
             self.report.add("GAS602", "error", message, file=self.job["contract"]["model_file"])
             raise Stop
-        self.phase("casting")
+        self.phase("casting the model")
         try:
             model = model.to("cpu", getattr(torch, plan.dtype))
             model.eval()
@@ -346,7 +360,7 @@ class Smoke:
             f"load_model({keys}) raised {one_line(exc)}; the loader's retry with num_classes "
             "only worked, so the other model keys were ignored"
         )
-        hint = "accept every key of the model section (or **kwargs) in load_model"
+        hint = "make load_model take every key of the model section, or **kwargs"
         self.report.add(
             "GAS603",
             "warning",
@@ -369,7 +383,7 @@ class Smoke:
     def forward_all(self, plan: Plan, model: Any, torch: Any) -> None:
         """Forward at the smoke batch, then at 1 (the last batch is short); stop at a failure."""
         for batch in dict.fromkeys((self.job["batch"], 1)):
-            self.phase("forward", batch=batch)
+            self.phase("running forward", batch=batch)
             self.forward(plan, model, torch, batch)
 
     def forward(self, plan: Plan, model: Any, torch: Any, batch: int) -> None:

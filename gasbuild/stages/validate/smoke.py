@@ -285,7 +285,7 @@ def _findings(run: _ChildRun, opts: CheckOptions) -> list[Finding]:
     where = _where(phases[-1]) if phases else "starting"
     last = _last_line(run.stderr)
     if run.returncode is None:
-        message = f"the smoke test did not finish within {opts.smoke_timeout:g} s ({where})"
+        message = f"the smoke test did not finish within {opts.smoke_timeout:g} s, while {where}"
         hint = f"last output: {last}" if last else "an endless loop, or a model too slow on CPU"
         return [Finding("GAS607", "error", message, file=MODEL_FILE, hint=hint)]
     how = _exit_text(run.returncode)
