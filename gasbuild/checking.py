@@ -30,20 +30,49 @@ def check_paths(
 
 
 def _check_directory(path: Path, opts: CheckOptions) -> tuple[str, list[Finding]]:
+    """An unpacked submission: the zip's layout rules on its entries, then the content checks
+    (the smoke test only when nothing else is wrong, as for a zip)."""
+    from dataclasses import replace
+
+    from gasbuild.stages.validate.container import check_fileset
+
     origin = display_path(path)
     sub = DirectorySubmission(path, origin)
-    nested = [p.name for p in path.iterdir() if p.is_dir()]
-    findings = [
-        Finding(
-            "GAS102",
-            "error",
-            f"folder {name}/ inside the submission",
-            file=name,
-            hint="a submission holds files at its root only",
-        )
-        for name in sorted(nested)
-    ]
-    return origin, findings + validate.check_contents(sub, opts)
+    findings = _directory_layout(path)
+    findings += check_fileset(sub, opts)
+    if validate.has_errors(findings):
+        opts = replace(opts, smoke=False)
+    return origin, sorted(findings + validate.check_contents(sub, opts), key=_order)
+
+
+def _directory_layout(path: Path) -> list[Finding]:
+    findings = []
+    for entry in sorted(path.iterdir()):
+        if entry.is_symlink():
+            findings.append(
+                Finding(
+                    "GAS104",
+                    "error",
+                    f"{entry.name} is a symbolic link",
+                    file=entry.name,
+                    hint="a submission holds regular files only",
+                )
+            )
+        elif entry.is_dir():
+            findings.append(
+                Finding(
+                    "GAS102",
+                    "error",
+                    f"folder {entry.name}/ inside the submission",
+                    file=entry.name,
+                    hint="a submission holds files at its root only",
+                )
+            )
+    return findings
+
+
+def _order(f: Finding) -> tuple[str, int, int, str]:
+    return (f.file or "", f.line or 0, f.col or 0, f.code)
 
 
 def _check_manifest(
@@ -54,7 +83,9 @@ def _check_manifest(
     if opts.modality is not None or opts.format is not None:
         raise UsageError("--modality/--format apply to zips and directories, not to gas.toml")
     project = manifest.load(path)
-    options = plan.BuildOptions(smoke=opts.smoke, deep=opts.deep, write_lock=False)
+    options = plan.BuildOptions(
+        smoke=opts.smoke, deep=opts.deep, smoke_batch=opts.smoke_batch, write_lock=False
+    )
     reports = plan.check(project, open_cache(project), options)
     return [(origin, findings) for origin, findings in reports]
 

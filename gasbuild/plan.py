@@ -35,6 +35,7 @@ class BuildOptions:
     out_dir: Path | None = None
     smoke: bool = True
     deep: bool = False
+    smoke_batch: int = 2
     write_lock: bool = True
     locked: bool = False  # fail instead of changing gas.lock (CI)
     fetch: FetchOptions = field(default_factory=FetchOptions)
@@ -250,6 +251,7 @@ def _validate(
         format=target.spec.format,
         deep=options.deep,
         smoke=options.smoke,
+        smoke_batch=options.smoke_batch,
     )
     params = {
         "modality": target.modality,

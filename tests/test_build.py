@@ -215,3 +215,21 @@ def test_check_accepts_zip_directory_and_manifest(tmp_path: Path) -> None:
     assert report["errors"] >= 1
     codes = {f["code"] for f in report["submissions"][0]["findings"]}
     assert "GAS303" in codes
+
+
+def test_check_of_a_broken_directory(tmp_path: Path) -> None:
+    proj = _copy_example(tmp_path)
+    assert run_cli("build", "-C", str(proj), "--no-smoke").returncode == 0
+    unpacked = tmp_path / "unpacked"
+    with zipfile.ZipFile(proj / "dist" / "video_detector.zip") as zf:
+        zf.extractall(unpacked)
+    (unpacked / "model.py").unlink()
+    (unpacked / "README.md").write_text("notes")
+    (unpacked / "extras").mkdir()
+    result = run_cli("check", "--json", str(unpacked))  # smoke on: must not run, nor crash
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    findings = json.loads(result.stdout)["submissions"][0]["findings"]
+    got = {(f["code"], f["file"]) for f in findings}
+    assert {("GAS110", "model.py"), ("GAS110", "README.md"), ("GAS102", "extras")} <= got
+    assert not any(f["code"].startswith("GAS6") for f in findings)

@@ -146,7 +146,7 @@ def test_builtins_dunder() -> None:
 
 def test_dunder_import_is_a_blocked_call_and_its_argument_a_blocked_name() -> None:
     findings = _only("m = __import__('os')\n")
-    assert ("GAS306", 1) in findings and ("GAS308", 1) in findings
+    assert ("GAS306", 1) in findings and ("GAS308", 1) not in findings
 
 
 def test_subclasses_escape_reports_every_dunder() -> None:
@@ -370,3 +370,23 @@ _TOKENS = [
 @given(st.lists(st.sampled_from(_TOKENS), max_size=60).map(" ".join))
 def test_never_raises_on_python_like_text(text: str) -> None:
     assert isinstance(analyze_source(text.encode()), list)
+
+
+def test_plain_words_that_name_blocked_modules_are_not_flagged() -> None:
+    """A buffer named "signal" or mode="trace" reaches nothing: every lookup by name is blocked."""
+    source = (
+        "import torch\n"
+        "class M(torch.nn.Module):\n"
+        "    def __init__(self) -> None:\n"
+        "        super().__init__()\n"
+        '        self.register_buffer("signal", torch.zeros(1))\n'
+        "    def forward(self, x: torch.Tensor) -> torch.Tensor:\n"
+        '        y = torch.nn.functional.interpolate(x, size=(4, 4), mode="bilinear")\n'
+        "        return y + self.signal\n"
+        "def load_model(weights_path: str, num_classes: int = 2) -> torch.nn.Module:\n"
+        '    config = {"code": 1, "trace": False}\n'
+        "    return M()\n"
+    )
+    assert [f for f in analyze_source(source.encode()) if f.severity == "error"] == []
+    built = analyze_source(b'name = "si" + "gnal"\n')
+    assert any(f.code == "GAS308" for f in built), "built strings are still held to every name"

@@ -41,7 +41,7 @@ from gasbuild.stages.validate.config import (
     declared_weights_file,
     parse_config,
 )
-from gasbuild.stages.validate.findings import CheckOptions, Finding
+from gasbuild.stages.validate.findings import CheckOptions, Finding, Submission
 from gasbuild.submission import (
     CONFIG_FILE,
     DEFAULT_WEIGHTS_FILE,
@@ -549,11 +549,31 @@ def _weights_name(zf: zipfile.ZipFile, names: list[str]) -> str:
     reported once, by the config check (GAS207), not twice; with no such entry, the name the
     config gives (or the default) is what is missing.
     """
-    declared = DEFAULT_WEIGHTS_FILE
+    config = None
     if CONFIG_FILE in names and zf.getinfo(CONFIG_FILE).file_size <= MAX_CONFIG_BYTES:
-        config, _ = parse_config(zf.read(CONFIG_FILE))
+        config = zf.read(CONFIG_FILE)
+    return _weights_name_from(config, names)
+
+
+def _weights_name_from(config_bytes: bytes | None, names: list[str]) -> str:
+    declared = DEFAULT_WEIGHTS_FILE
+    if config_bytes is not None:
+        config, _ = parse_config(config_bytes)
         declared = declared_weights_file(config)
     return declared if declared in names else _fallback_weights_name(names, declared)
+
+
+def check_fileset(sub: Submission, opts: CheckOptions) -> list[Finding]:
+    """GAS110 for any submission view (an unpacked directory, a staged build): the same file
+    set rules the zip check applies to its entries."""
+    names = sub.names()
+    fmt = opts.format or infer_format(names)
+    if fmt == "onnx":
+        return _onnx_fileset(names)
+    config = None
+    if CONFIG_FILE in names and sub.size(CONFIG_FILE) <= MAX_CONFIG_BYTES:
+        config = sub.read(CONFIG_FILE)
+    return _safetensors_fileset(names, _weights_name_from(config, names))
 
 
 def _fallback_weights_name(names: list[str], default: str = DEFAULT_WEIGHTS_FILE) -> str:

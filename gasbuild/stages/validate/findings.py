@@ -94,7 +94,8 @@ class DirectorySubmission:
     origin: str
 
     def names(self) -> list[str]:
-        return sorted(p.name for p in self.root.iterdir())
+        """Regular files at the root (folders and links are reported by the directory check)."""
+        return sorted(p.name for p in self.root.iterdir() if p.is_file() and not p.is_symlink())
 
     def size(self, name: str) -> int:
         return (self.root / name).stat().st_size

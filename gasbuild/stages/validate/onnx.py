@@ -237,7 +237,8 @@ def _modality_note(model: Any, opts: CheckOptions) -> str | None:
         return None
     rank = INPUTS[modality].rank
     return (
-        f"checked as {modality}, inferred from the input's rank {rank}; --modality says otherwise"
+        f"checked as {modality}, inferred from the input's rank {rank}; "
+        "pass --modality to say otherwise"
     )
 
 

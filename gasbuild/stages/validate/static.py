@@ -1288,13 +1288,18 @@ def _is_str(node: ast.expr | None) -> bool:
 def _suspicious_string(value: str, *, built: bool) -> str | None:
     """What a string names that model.py must not reach, or None.
 
-    Plain literals are held to exact names (a state-dict key such as ``"signal.proj.weight"``
-    is not a module path); strings *built* from pieces are also checked as dotted paths.
+    A plain literal is flagged only when it spells a dunder or a blocked builtin: every way of
+    looking a name up at run time (getattr, ``__dict__``, vars, importlib) is blocked on its own,
+    so a plain word such as a buffer named ``"signal"`` or ``mode="trace"`` reaches nothing, and
+    flagging it would refuse honest models. Strings *built* from pieces are obfuscation and are
+    held to every blocked name, dotted paths included.
     """
     if value in _STRING_BUILTINS:
         return "a blocked builtin"
     if _is_dunder(value):
         return "a dunder"
+    if not built:
+        return None
     if value in BLOCKED_IMPORTS:
         return "a blocked module"
     if value in _BLOCKED_WORDS or (_blocked_member(value) is not None and "." in value):
