@@ -459,10 +459,17 @@ def test_corrupt_zip_member_is_a_finding_not_a_crash(tmp_path: Path) -> None:
     assert "CRC" in findings[0].message
 
 
-def test_unreadable_weights_entry(tmp_path: Path) -> None:
+def test_a_folder_named_like_the_weights_is_a_layout_error(tmp_path: Path) -> None:
+    """A directory view lists regular files only; the folder is the directory check's GAS102."""
+    from gasbuild.checking import check_paths
+
     (tmp_path / "model.safetensors").mkdir()
     sub = DirectorySubmission(tmp_path, "dir")
-    assert _codes(check_weights(sub, CheckOptions())) == [("GAS401", "error")]
+    assert check_weights(sub, CheckOptions()) == []
+    ((_, findings),) = check_paths([tmp_path], CheckOptions(smoke=False), open_cache=None)
+    codes = {(f.code, f.file) for f in findings}
+    assert ("GAS102", "model.safetensors") in codes
+    assert ("GAS110", "model.safetensors") in codes
 
 
 def test_a_dropped_entry_does_not_also_report_a_gap() -> None:
