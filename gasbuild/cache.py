@@ -174,6 +174,17 @@ class Cache:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
+    def lock(self, name: str, timeout: float = 3600) -> Any:
+        """An inter-process lock for one piece of work (a download, an output zip), so that two
+        builds on one cache do it once; the second then finds the result. Locks hold no secret:
+        the file name is a hash of ``name``."""
+        import filelock
+
+        digest = hashlib.sha256(name.encode()).hexdigest()
+        path = self.root / "locks" / f"{digest[:16]}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return filelock.FileLock(str(path), timeout=timeout)
+
     # -- remote guard --------------------------------------------------------------------
     def _with_remote(self, what: str, call: Callable[[RemoteCache], Any]) -> Any:
         if self.remote is None or self._remote_broken:

@@ -118,7 +118,8 @@ def check(project: Project, cache: Cache, options: BuildOptions) -> list[tuple[s
                 project, target, cache, options, locked.get(target.modality)
             )
         origin = display_path(out_dir / zip_name(target.modality))
-        findings, _ = _validate(target, _render(target, inputs), cache, options, origin)
+        entries, _ = _render(target, inputs, cache)
+        findings, _ = _validate(target, entries, cache, options, origin)
         reports.append((origin, findings))
     return reports
 
@@ -139,8 +140,8 @@ def _build_model(
     if target.spec.format == "safetensors":
         inputs["architecture"] = _fetch_architecture(project, target, cache, options, locked)
     stages.append(StageRun("fetch", all(f.hit for f in inputs.values())))
-    entries = _render(target, inputs)
-    stages.append(StageRun("render", False))
+    entries, hit = _render(target, inputs, cache)
+    stages.append(StageRun("render", hit))
     input_records = {name: _input_record(f) for name, f in inputs.items()}
     if options.locked:
         _check_locked(target, locked, input_records, _digests(entries))
@@ -223,20 +224,39 @@ def _fetch_architecture(
     )
 
 
-def _render(target: ModelTarget, inputs: dict[str, Fetched]) -> list[Entry]:
-    """The zip's entries, sorted by name."""
+def _render(
+    target: ModelTarget, inputs: dict[str, Fetched], cache: Cache
+) -> tuple[list[Entry], bool]:
+    """The zip's entries, sorted by name, and whether the rendered text came from the cache.
+
+    The key covers the manifest's model table and model.py's digest, so a template (or any
+    later render step) is only run again when what it reads has changed.
+    """
     weights = inputs["weights"].blob
     if target.spec.format == "onnx":
-        return [Entry.file(f"{target.modality}_detector.onnx", weights)]
-    model_py = inputs["architecture"].blob.path.read_bytes()
-    if hashlib.sha256(model_py).hexdigest() != inputs["architecture"].blob.sha256:
-        raise SourceError(f"{target.key}.architecture changed during the build; run it again")
+        return [Entry.file(f"{target.modality}_detector.onnx", weights)], True
+    arch = inputs["architecture"].blob
+    params = {"modality": target.modality, "model": target.spec.model_dump(mode="json")}
+    key = action_key("render", render.STAGE_VERSION, params, {MODEL_FILE: arch.sha256})
+    recorded = cache.get_action(key)
+    config = model_py = None
+    if recorded is not None:
+        config = bytes.fromhex(recorded.get("config", ""))
+        model_py = arch.path.read_bytes()
+    hit = config is not None and hashlib.sha256(model_py or b"").hexdigest() == arch.sha256
+    if not hit:
+        model_py = arch.path.read_bytes()
+        if hashlib.sha256(model_py).hexdigest() != arch.sha256:
+            raise SourceError(f"{target.key}.architecture changed during the build; run it again")
+        config = render.render_config(target)
+        cache.put_action(key, {"config": config.hex()})
+    assert config is not None and model_py is not None
     entries = [
-        Entry.text(CONFIG_FILE, render.render_config(target)),
+        Entry.text(CONFIG_FILE, config),
         Entry.text(MODEL_FILE, model_py),
         Entry.file(target.spec.weights_file, weights),
     ]
-    return sorted(entries, key=lambda e: e.name)
+    return sorted(entries, key=lambda e: e.name), hit
 
 
 def _validate(
@@ -280,7 +300,15 @@ def _package(entries: list[Entry], zip_path: Path, cache: Cache) -> tuple[packag
         on_disk = cache.get_digests(zip_path) if zip_path.exists() else None
         if on_disk is not None and on_disk.get("sha256") == recorded["sha256"]:
             return package.ZipResult(recorded["sha256"], int(recorded["size"])), True
-    result = package.write_zip(zip_path, entries, date_time=date_time)
+    with cache.lock(f"zip:{zip_path.resolve()}"):  # one writer per output; others then hit
+        on_disk = cache.get_digests(zip_path) if zip_path.exists() else None
+        if (
+            recorded is not None
+            and on_disk is not None
+            and on_disk.get("sha256") == recorded["sha256"]
+        ):
+            return package.ZipResult(recorded["sha256"], int(recorded["size"])), True
+        result = package.write_zip(zip_path, entries, date_time=date_time)
     cache.put_action(key, {"sha256": result.sha256, "size": result.size})
     digests = {"sha256": result.sha256, "size": result.size}
     cache.put_digests(zip_path, FileStat.of(zip_path), digests, ours=True)

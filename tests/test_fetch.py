@@ -194,3 +194,18 @@ def test_fresh_files_are_not_trusted_by_stat(tmp_path: Path) -> None:
     source = LocalSource(path, tmp_path, "k")
     source.fetch(cache, Pins(), FetchOptions(), None)
     assert not source.fetch(cache, Pins(), FetchOptions(), None).hit
+
+
+def test_gasbuild_offline_env_var(tmp_path: Path, files: FileServer) -> None:
+    from conftest import run_cli
+
+    (tmp_path / "m.py").write_text("def load_model(weights_path, num_classes=2):\n    pass\n")
+    (tmp_path / "gas.toml").write_text(
+        "[models.image]\n"
+        'architecture = { file = "m.py" }\n'
+        f'weights = {{ url = "{files.base_url}/w.safetensors" }}\n'
+    )
+    result = run_cli("build", "-C", str(tmp_path), env={"GASBUILD_OFFLINE": "1"})
+    assert result.returncode == 2
+    assert "is not in the cache" in result.stderr and "offline" in result.stderr
+    assert files.gets.get("/w.safetensors", 0) == 0

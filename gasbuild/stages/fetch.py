@@ -171,7 +171,10 @@ class UrlSource:
                 hint="run the build once online (without --offline / GASBUILD_OFFLINE)",
                 location=self.location,
             )
-        blob, meta = self._download(cache, pins, options)
+        with cache.lock(f"url:{self.url}"):  # a concurrent build downloads it once
+            if known and cache.has_object(known):
+                return Fetched(_stored_blob(cache, known), True, record)
+            blob, meta = self._download(cache, pins, options)
         record.update(meta)
         return Fetched(blob, False, record)
 
