@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from gasbuild._cliopts import project_options
 from gasbuild.errors import UsageError, display_path
 from gasbuild.submission import MODALITIES, Modality
 
@@ -60,20 +61,7 @@ def register(
 # -- gasbuild push ------------------------------------------------------------------------
 
 
-def _project_options(func: Any) -> Any:
-    func = click.option(
-        "-f",
-        "--file",
-        "manifest_file",
-        type=click.Path(path_type=Path, dir_okay=False),
-        help="Manifest to use (default: gas.toml in DIR).",
-    )(func)
-    return click.option(
-        "-C",
-        "--directory",
-        type=click.Path(path_type=Path, file_okay=False),
-        help="Run as if started in DIR.",
-    )(func)
+_project_options = project_options
 
 
 def _push_command(hooks: Hooks) -> click.Command:

@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from gasbuild import __version__, _cli_push
+from gasbuild._cliopts import project_options
 from gasbuild.errors import GasbuildError, UsageError
 from gasbuild.submission import FORMATS, MODALITIES, Modality
 
@@ -35,21 +36,7 @@ def _parse_only(value: str | None) -> frozenset[Modality] | None:
     return frozenset(chosen)  # type: ignore[arg-type]
 
 
-def _project_options(func: Any) -> Any:
-    func = click.option(
-        "-f",
-        "--file",
-        "manifest_file",
-        type=click.Path(path_type=Path, dir_okay=False),
-        help="Manifest to use (default: gas.toml in DIR).",
-    )(func)
-    func = click.option(
-        "-C",
-        "--directory",
-        type=click.Path(path_type=Path, file_okay=False),
-        help="Run as if started in DIR.",
-    )(func)
-    return func
+_project_options = project_options
 
 
 @click.group(context_settings=CONTEXT)
