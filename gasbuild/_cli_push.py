@@ -12,6 +12,7 @@ exit 2 (the reference exits 0 on them).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import sys
 from collections.abc import Callable, Sequence
@@ -82,7 +83,9 @@ def _push_command(hooks: Hooks) -> click.Command:
         help="Burn receipt for a further counted submission on a hotkey; repeatable.",
     )
     @click.option("--chain-endpoint", metavar="URL", help="Subtensor endpoint (default by netuid).")
-    @click.option("--no-smoke", is_flag=True, help="Skip the smoke test in the pre-push checks.")
+    @click.option(
+        "--no-smoke", is_flag=True, help="Skip the smoke test (in the build and the checks)."
+    )
     def push_command(
         directory: Path | None,
         manifest_file: Path | None,
@@ -108,7 +111,7 @@ def _push_command(hooks: Hooks) -> click.Command:
         project = manifest.load(manifest.find_manifest(directory, manifest_file))
         chosen = _parse_only(project, only)
         burns = _parse_burns(burn_receipts)
-        builder = hooks.builder or build_items
+        builder = hooks.builder or functools.partial(build_items, smoke=not no_smoke)
         items = builder(project, chosen)
         settings = project_settings(
             project,
@@ -177,8 +180,14 @@ def _parse_burns(values: Sequence[str]) -> dict[str, BurnReceipt]:
     return burns
 
 
-def build_items(project: Project, only: frozenset[Modality] | None) -> list[PushItem]:
-    """Build the declared zips (cache hits make this cheap) and describe them for the push."""
+def build_items(
+    project: Project, only: frozenset[Modality] | None, *, smoke: bool = True
+) -> list[PushItem]:
+    """Build the declared zips (cache hits make this cheap) and describe them for the push.
+
+    ``smoke=False`` (``push --no-smoke``) skips the smoke test in this build as well as in the
+    pre-push checks: one flag, one meaning.
+    """
     from gasbuild import plan, ui
     from gasbuild.cache import Cache, default_cache_dir
     from gasbuild.publish.push import PushItem
@@ -186,7 +195,10 @@ def build_items(project: Project, only: frozenset[Modality] | None) -> list[Push
     cache = Cache(default_cache_dir(project.manifest.cache.dir, project.root))
     try:
         report = plan.build(
-            project, cache, plan.BuildOptions(only=only), on_findings=ui.print_findings
+            project,
+            cache,
+            plan.BuildOptions(only=only, smoke=smoke),
+            on_findings=ui.print_findings,
         )
     finally:
         ui.stop_progress()
