@@ -308,6 +308,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default=None, help="results file name (default: by sizes)")
     parser.add_argument("--workdir", type=Path, default=None, help="temp dir (default: system)")
     parser.add_argument(
+        "--results-dir", type=Path, default=RESULTS, help="where to write <name>.json"
+    )
+    parser.add_argument(
         "--skip-hand-build",
         action="store_true",
         help="skip the zip -r baseline (it DEFLATEs the weights: minutes at 4 GiB)",
@@ -336,10 +339,11 @@ def main(argv: list[str] | None = None) -> int:
                 ],
                 "ratios": ratios,
             }
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    args.results_dir.mkdir(parents=True, exist_ok=True)
     name = args.name or "sizes-" + args.sizes.replace(",", "_")
-    (RESULTS / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {RESULTS / (name + '.json')}")
+    out = args.results_dir / f"{name}.json"
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {out}")
     return 0
 
 
