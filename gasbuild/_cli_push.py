@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from gasbuild._cliopts import project_options
+from gasbuild._cliopts import checked_only, project_options
 from gasbuild.errors import UsageError, display_path
 from gasbuild.submission import MODALITIES, Modality
 
@@ -109,7 +109,7 @@ def _push_command(hooks: Hooks) -> click.Command:
 
         _require_consent(yes or dry_run)
         project = manifest.load(manifest.find_manifest(directory, manifest_file))
-        chosen = _parse_only(project, only)
+        chosen = checked_only(project, only)
         burns = _parse_burns(burn_receipts)
         builder = hooks.builder or functools.partial(build_items, smoke=not no_smoke)
         items = builder(project, chosen)
@@ -134,23 +134,6 @@ def _require_consent(given: bool) -> None:
         "refusing to push without confirmation: there is no terminal to ask",
         hint="pass --yes to push non-interactively (or --dry-run to only preview)",
     )
-
-
-def _parse_only(project: Project, value: str | None) -> frozenset[Modality] | None:
-    if not value:
-        return None
-    chosen = {part.strip() for part in value.split(",") if part.strip()}
-    unknown = sorted(chosen - set(MODALITIES))
-    if unknown:
-        raise UsageError(
-            f"--only: unknown modality {', '.join(unknown)}",
-            hint=f"choose from {', '.join(MODALITIES)}",
-        )
-    declared = {m for m, _ in project.manifest.declared()}
-    missing = sorted(chosen - declared)
-    if missing:
-        raise UsageError(f"--only: {', '.join(missing)} is not declared in {project.path.name}")
-    return frozenset(chosen)  # type: ignore[arg-type]
 
 
 def _real_checker(*, smoke: bool) -> Checker:
@@ -380,7 +363,7 @@ def _status_command() -> click.Command:
         from gasbuild import manifest, ui
 
         project = manifest.load(manifest.find_manifest(directory, manifest_file))
-        rows = model_status(project, _parse_only(project, only))
+        rows = model_status(project, checked_only(project, only))
         if as_json:
             ui.print_json({"models": rows})
             return

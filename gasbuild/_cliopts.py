@@ -8,6 +8,9 @@ from typing import Any
 
 import click
 
+from gasbuild.errors import UsageError
+from gasbuild.submission import MODALITIES, Modality
+
 
 def project_options(func: Any) -> Any:
     """``-C DIR`` and ``-f FILE``: which gas.toml a command works on."""
@@ -24,3 +27,24 @@ def project_options(func: Any) -> Any:
         type=click.Path(path_type=Path, file_okay=False),
         help="Run as if started in DIR.",
     )(func)
+
+
+def checked_only(project: Any, value: str | None) -> frozenset[Modality] | None:
+    """``--only image,audio``: known modalities that the manifest declares, or None for all."""
+    if not value:
+        return None
+    chosen = {part.strip() for part in value.split(",") if part.strip()}
+    unknown = sorted(chosen - set(MODALITIES))
+    if unknown:
+        raise UsageError(
+            f"--only: unknown modality {', '.join(unknown)}",
+            hint=f"choose from {', '.join(MODALITIES)}",
+        )
+    declared = {m for m, _ in project.manifest.declared()}
+    missing = sorted(chosen - declared)
+    if missing:
+        raise UsageError(
+            f"--only: {', '.join(missing)} is not declared in {project.path.name}",
+            hint=f"declared: {', '.join(sorted(declared))}",
+        )
+    return frozenset(chosen)  # type: ignore[arg-type]

@@ -16,24 +16,11 @@ from typing import Any
 import click
 
 from gasbuild import __version__, _cli_push
-from gasbuild._cliopts import project_options
+from gasbuild._cliopts import checked_only, project_options
 from gasbuild.errors import GasbuildError, UsageError
-from gasbuild.submission import FORMATS, MODALITIES, Modality
+from gasbuild.submission import FORMATS, MODALITIES
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-
-
-def _parse_only(value: str | None) -> frozenset[Modality] | None:
-    if not value:
-        return None
-    chosen = {part.strip() for part in value.split(",") if part.strip()}
-    unknown = sorted(chosen - set(MODALITIES))
-    if unknown:
-        raise UsageError(
-            f"--only: unknown modality {', '.join(unknown)}",
-            hint=f"choose from {', '.join(MODALITIES)}",
-        )
-    return frozenset(chosen)  # type: ignore[arg-type]
 
 
 _project_options = project_options
@@ -104,7 +91,7 @@ def _run_build(
 
     project = manifest.load(manifest.find_manifest(directory, manifest_file))
     options = plan.BuildOptions(
-        only=_checked_only(project, only),
+        only=checked_only(project, only),
         out_dir=None if out_dir is None else (Path.cwd() / out_dir),
         smoke=not no_smoke,
         deep=deep,
@@ -142,19 +129,6 @@ def build(directory: Path | None, manifest_file: Path | None, **flags: Any) -> N
 def lock(directory: Path | None, manifest_file: Path | None, **flags: Any) -> None:
     """Re-resolve every input (URLs, branches) and rewrite gas.lock, building as needed."""
     _run_build(directory, manifest_file, refresh=True, **flags)
-
-
-def _checked_only(project: Any, only: str | None) -> frozenset[Modality] | None:
-    chosen = _parse_only(only)
-    if chosen is not None:
-        declared = {m for m, _ in project.manifest.declared()}
-        missing = sorted(chosen - declared)
-        if missing:
-            raise UsageError(
-                f"--only: {', '.join(missing)} is not declared in {project.path.name}",
-                hint=f"declared: {', '.join(sorted(declared))}",
-            )
-    return chosen
 
 
 def _open_cache(project: Any, *, enabled: bool = True, offline: bool = False) -> Any:
