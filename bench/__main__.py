@@ -70,23 +70,25 @@ preprocessing = { resize = [32, 32] }
 
 # What the reference client does: the whole zip in memory, hashed, then one PUT of those bytes.
 READ_ALL_UPLOADER = """
-import hashlib, json, httpx
+import hashlib, json, urllib.request
 from bittensor_wallet import Wallet
 from gasbuild.publish.epistula import sign_request
 keypair = Wallet(name="bench", hotkey="bench", path={wallets!r}).hotkey
 data = open({zip!r}, "rb").read()
 digest = hashlib.sha256(data).hexdigest()
+def call(method, url, body, headers):
+    request = urllib.request.Request(url, data=body, method=method, headers=headers)
+    with urllib.request.urlopen(request, timeout=600) as answer:
+        text = answer.read()
+    return json.loads(text) if text else None
 def post(path, payload):
     body = json.dumps(payload, separators=(",", ":")).encode()
     headers = {{"Content-Type": "application/json", **sign_request(keypair, body)}}
-    answer = httpx.post({url!r} + path, content=body, headers=headers, timeout=600)
-    answer.raise_for_status()
-    return answer.json() if answer.content else None
+    return call("POST", {url!r} + path, body, headers)
 presigned = post("/presigned", {{"filename": "image_detector.zip", "file_size": len(data),
     "expected_hash": digest, "content_type": "application/octet-stream",
     "modality": "image", "vertical": "general"}})["data"]
-httpx.put(presigned["presigned_url"], content=data, timeout=600,
-          headers={{"Content-Type": "application/octet-stream"}}).raise_for_status()
+call("PUT", presigned["presigned_url"], data, {{"Content-Type": "application/octet-stream"}})
 post("/confirm", {{"model_id": presigned["model_id"], "file_hash": digest}})
 """
 
