@@ -1,6 +1,7 @@
 # gasbuild developer entry point. Every target is idempotent and quick when nothing changed.
 #   make demo   install, then build the bundled example (examples/quickstart)
-#   make test   install, then run the whole test suite
+#   make test   install (both venvs), then run the whole test suite: the main suite on
+#               torch 2.13.0, then the template tests that need timm/transformers
 #   make lint   ruff, mypy and the schema drift check
 #   make bench  benchmarks (see docs/benchmarks.md)
 
@@ -9,12 +10,19 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PIP    := $(BIN)/python -m pip
+# A second venv for the timm-* and hf-image templates: timm and transformers need torchvision,
+# which works here only with torch 2.14.1 (constraints/vision.txt). The main suite stays on 2.13.0.
+VISION_VENV  ?= .venv-vision
+VISION_BIN   := $(VISION_VENV)/bin
+VISION_STAMP := $(VISION_VENV)/.installed-stamp
 PYTEST_ARGS ?=
 BENCH_ARGS  ?=
 
-.PHONY: install demo test lint format bench clean
+.PHONY: install install-vision demo demo-templates test test-main test-vision lint format bench clean
 
 install: $(STAMP)
+
+install-vision: $(VISION_STAMP)
 
 # Reinstalls only when the dependency declarations change. constraints/dev.txt pins torch to the
 # CPU wheel on this machine's disk (an unpinned torch would pull a multi-GB CUDA build).
@@ -24,12 +32,28 @@ $(STAMP): pyproject.toml constraints/dev.txt
 	$(PIP) install --quiet -c constraints/dev.txt -e '.[all,dev]'
 	@touch $(STAMP)
 
+$(VISION_STAMP): pyproject.toml constraints/vision.txt
+	@test -x $(VISION_BIN)/python || $(PYTHON) -m venv $(VISION_VENV)
+	$(VISION_BIN)/python -m pip install --quiet --upgrade pip
+	$(VISION_BIN)/python -m pip install --quiet -c constraints/vision.txt -e '.[torch,hf,vision,dev]'
+	@touch $(VISION_STAMP)
+
 demo: install
 	$(BIN)/gasbuild build -C examples/quickstart
 	@ls -l examples/quickstart/dist
 
-test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+# The template examples: timm-image, timm-video and audio-cnn, then hf-image.
+demo-templates: install-vision
+	$(VISION_BIN)/gasbuild build -C examples/templates
+	$(VISION_BIN)/gasbuild build -C examples/hf-image
+
+test: test-main test-vision
+
+test-main: install
+	$(BIN)/python -m pytest -m "not vision" $(PYTEST_ARGS)
+
+test-vision: install-vision
+	$(VISION_BIN)/python -m pytest -m vision $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check gasbuild tests bench examples
@@ -45,4 +69,4 @@ bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache examples/*/dist
+	rm -rf $(VENV) $(VISION_VENV) build dist .pytest_cache .mypy_cache .ruff_cache examples/*/dist

@@ -265,6 +265,50 @@ def init(
 
 
 @cli.command()
+@click.argument("name", required=False)
+@_project_options
+@click.option("--json", "as_json", is_flag=True, help="Print the declarations as JSON.")
+def templates(
+    name: str | None, directory: Path | None, manifest_file: Path | None, as_json: bool
+) -> None:
+    """List the architecture templates, or show one template's arguments.
+
+    \b
+    Built-in templates, plus the project's own ([build] templates in gas.toml, when
+    there is a gas.toml here or in -C DIR). Use one with:
+      architecture = { template = "NAME", args = { ... } }
+    """
+    from gasbuild import ui
+    from gasbuild.templates import registry
+
+    reg = _project_registry(directory, manifest_file) or registry()
+    chosen = sorted(reg.templates.values(), key=lambda t: t.name)
+    if name is not None:
+        template = reg.get(name)
+        if template is None:
+            raise UsageError(f"no template named {name!r}", hint=reg.suggest(name))
+        chosen = [template]
+    if as_json:
+        sys.stdout.write(json.dumps([ui.template_json(t) for t in chosen], indent=2) + "\n")
+    elif name is None:
+        ui.print_template_list(chosen)
+    else:
+        ui.print_template(chosen[0])
+
+
+def _project_registry(directory: Path | None, manifest_file: Path | None) -> Any:
+    """The registry of the gas.toml in DIR (or -f), or None when there is none and none was
+    asked for by name."""
+    from gasbuild import manifest
+
+    base = directory or Path.cwd()
+    if manifest_file is None and not (base / manifest.MANIFEST_NAME).is_file():
+        return None
+    project = manifest.load(manifest.find_manifest(directory, manifest_file))
+    return project.template_registry()
+
+
+@cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
 @click.option(
     "--modality",

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -34,6 +34,9 @@ from gasbuild.submission import (
     Modality,
 )
 
+if TYPE_CHECKING:
+    from gasbuild.templates import Registry
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
@@ -42,6 +45,8 @@ else:  # pragma: no cover - exercised on 3.10 only
 MANIFEST_NAME = "gas.toml"
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 WEIGHTS_FILE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*\.safetensors$"
+
+IMAGENET_NORMALIZE = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
 DtypeName = Literal["float32", "fp32", "float16", "fp16", "bfloat16", "bf16"]
 
@@ -81,6 +86,11 @@ class BuildSection(_Section):
     """Build settings (``[build]``)."""
 
     out: str = Field("dist", description="Output directory for the zips, relative to gas.toml.")
+    templates: str | None = Field(
+        None,
+        description="A directory of your own architecture templates, relative to gas.toml; "
+        "they shadow built-ins of the same name.",
+    )
 
 
 class CacheSection(_Section):
@@ -117,8 +127,47 @@ class SourceSpec(_Section):
     size: int | None = Field(None, ge=0, description="Expected size in bytes.")
 
 
+WeightsDtype = Literal["float32", "float16", "bfloat16"]
+
+
+class WeightsSpec(SourceSpec):
+    """The weights: a source, and how to convert it when it is not a ready safetensors file.
+
+    ``.pt``/``.pth``/``.bin``/``.ckpt`` checkpoints (loaded with ``weights_only=True``) and
+    sharded Hugging Face checkpoints (``*.index.json``) are converted to one safetensors file.
+    """
+
+    state_dict_key: str | None = Field(
+        None,
+        min_length=1,
+        description='Where the state dict sits in the checkpoint, e.g. "state_dict" or '
+        '"model"; dotted for nesting.',
+    )
+    strip_prefix: str | list[Annotated[str, Field(min_length=1)]] | None = Field(
+        None, description='Prefix(es) removed from tensor names, e.g. "module.".'
+    )
+    rename: dict[str, str] = Field(
+        default_factory=dict,
+        description='Prefix rewrites applied after strip_prefix, e.g. { "encoder." = "backbone." }.',
+    )
+    dtype: WeightsDtype | None = Field(
+        None, description="Store floating-point tensors in this dtype (float16 halves the zip)."
+    )
+
+    def conversion_options(self) -> dict[str, Any]:
+        """The conversion settings that were given (empty: the file is used as it is)."""
+        strip = self.strip_prefix
+        out: dict[str, Any] = {
+            "state_dict_key": self.state_dict_key,
+            "strip_prefix": [strip] if isinstance(strip, str) else list(strip or []),
+            "rename": dict(self.rename),
+            "dtype": self.dtype,
+        }
+        return {k: v for k, v in out.items() if v}
+
+
 class ArchitectureSpec(_Section):
-    """Where model.py comes from: a local file or any fsspec URL."""
+    """Where model.py comes from: a local file, any fsspec URL, or a template."""
 
     file: str | None = Field(
         None, description="Path of a model.py defining load_model(), relative to gas.toml."
@@ -126,6 +175,13 @@ class ArchitectureSpec(_Section):
     url: str | None = Field(None, description="Any fsspec URL of the model.py.")
     sha256: Annotated[str, Field(pattern=SHA256_PATTERN)] | None = Field(
         None, description="Expected sha256 of model.py."
+    )
+    template: str | None = Field(
+        None,
+        description="Render model.py from this template (`gasbuild templates` lists them).",
+    )
+    args: dict[str, Any] = Field(
+        default_factory=dict, description="The template's arguments (see `gasbuild templates`)."
     )
 
     def as_source(self) -> SourceSpec:
@@ -169,7 +225,7 @@ class ModelSpec(_Section):
     architecture: ArchitectureSpec | None = Field(
         None, description="model.py source; required for safetensors."
     )
-    weights: SourceSpec
+    weights: WeightsSpec
     weights_file: Annotated[str, Field(pattern=WEIGHTS_FILE_PATTERN)] = Field(
         DEFAULT_WEIGHTS_FILE, description="Name of the weights file inside the zip."
     )
@@ -247,6 +303,7 @@ class Project:
     path: Path
     text: str
     _positions: dict[_tomlpos.KeyPath, _tomlpos.Position] | None = None
+    _registry: Registry | None = None
 
     @property
     def root(self) -> Path:
@@ -268,6 +325,15 @@ class Project:
     def error(self, key: str, message: str, hint: str | None = None) -> ManifestError:
         return ManifestError(f"{key} {message}", key=key, hint=hint, location=self.locate(key))
 
+    def template_registry(self) -> Registry:
+        """Built-in templates plus the project's own ``[build] templates`` directory."""
+        if self._registry is None:
+            from gasbuild.templates import registry
+
+            extra = self.manifest.build.templates
+            self._registry = registry(self.resolve(extra) if extra else None)
+        return self._registry
+
     def resolve(self, relative: str) -> Path:
         return (self.root / Path(relative).expanduser()).resolve()
 
@@ -282,17 +348,31 @@ class Project:
                     modality=modality,
                     spec=spec,
                     name=spec.name or f"{modality}-detector",
-                    preprocessing=resolve_preprocessing(modality, spec.preprocessing),
+                    preprocessing=resolve_preprocessing(
+                        modality, spec.preprocessing, templated=_templated(spec)
+                    ),
                 )
             )
         return targets
 
 
-def resolve_preprocessing(modality: Modality, pre: PreprocessingSpec) -> Preprocessing:
-    """Apply the benchmark's defaults so the emitted config says exactly what will happen."""
+def _templated(spec: ModelSpec) -> bool:
+    return spec.architecture is not None and spec.architecture.template is not None
+
+
+def resolve_preprocessing(
+    modality: Modality, pre: PreprocessingSpec, *, templated: bool = False
+) -> Preprocessing:
+    """Apply the benchmark's defaults so the emitted config says exactly what will happen.
+
+    A template normalises inside forward(); without a declared ``normalize`` it uses ImageNet's
+    mean and std, and the emitted config says so.
+    """
     normalize = None
     if pre.normalize is not None:
         normalize = (tuple(pre.normalize.mean), tuple(pre.normalize.std))
+    elif templated and modality != "audio":
+        normalize = IMAGENET_NORMALIZE
     if modality == "audio":
         return Preprocessing(
             normalize=normalize,
@@ -515,25 +595,101 @@ def _model_errors(project: Project, modality: Modality, spec: ModelSpec) -> Iter
     base = f"models.{modality}"
     yield from _source_errors(project, f"{base}.weights", spec.weights, ("path", "url"))
     if spec.architecture is not None:
-        arch = spec.architecture
-        yield from _source_errors(project, f"{base}.architecture", arch, ("file", "url"))
+        yield from _architecture_errors(project, base, modality, spec)
     yield from _preprocessing_errors(project, base, modality, spec.preprocessing)
     if spec.format == "safetensors":
         if spec.architecture is None:
             yield project.error(
                 f"{base}.architecture",
                 "is required for the safetensors format",
-                'e.g. architecture = { file = "model.py" }',
+                'e.g. architecture = { file = "model.py" } or { template = "timm-image", ... }',
             )
         yield from _kwargs_errors(project, f"{base}.model", spec.model)
+        return
+    exported = spec.architecture is not None
+    for key in ("dtype", "weights_file", *(() if exported else ("model",))):
+        if key in spec.model_fields_set:
+            yield project.error(
+                f"{base}.{key}",
+                'applies only to format = "safetensors"',
+                "an ONNX submission is the .onnx file alone; remove this key",
+            )
+    if exported:
+        yield from _kwargs_errors(project, f"{base}.model", spec.model)
     else:
-        for key in ("architecture", "dtype", "weights_file", "model"):
-            if key in spec.model_fields_set:
-                yield project.error(
-                    f"{base}.{key}",
-                    'applies only to format = "safetensors"',
-                    "an ONNX submission is the .onnx file alone; remove this key",
-                )
+        for key in spec.weights.conversion_options():
+            yield project.error(
+                f"{base}.weights.{key}",
+                "converts a checkpoint to safetensors, which an ONNX file is not",
+                "to export ONNX from a checkpoint, also give architecture = {...}",
+            )
+
+
+def _architecture_errors(
+    project: Project, base: str, modality: Modality, spec: ModelSpec
+) -> Iterator[ManifestError]:
+    """Exactly one of file, url or template; a template's arguments fit its declaration."""
+    arch = spec.architecture
+    assert arch is not None
+    key = f"{base}.architecture"
+    given = [k for k in ("file", "url", "template") if getattr(arch, k) is not None]
+    if len(given) != 1:
+        how = " and ".join(given) if given else "none"
+        yield project.error(
+            key,
+            f"must give exactly one of file, url or template (got {how})",
+            'e.g. { file = "model.py" } or { template = "timm-image", args = {...} }',
+        )
+        return
+    if arch.template is None:
+        yield from _source_errors(project, key, arch, ("file", "url"))
+        if arch.args:
+            yield project.error(
+                f"{key}.args", "applies only to a template", "remove it, or use template = NAME"
+            )
+        return
+    if arch.sha256 is not None:
+        yield project.error(
+            f"{key}.sha256",
+            "pins a file or url, not a template",
+            "gas.lock records the template's digest; remove sha256",
+        )
+    yield from _template_errors(project, key, modality, arch)
+    if spec.model:
+        yield project.error(
+            f"{base}.model",
+            "is not used with a template: its load_model takes num_classes only",
+            "pass settings to the template with architecture.args",
+        )
+
+
+def _template_errors(
+    project: Project, key: str, modality: Modality, arch: ArchitectureSpec
+) -> Iterator[ManifestError]:
+    from gasbuild.templates import TemplateError
+
+    try:
+        registry = project.template_registry()
+    except TemplateError as exc:
+        yield project.error("build.templates", exc.message, exc.hint)
+        return
+    assert arch.template is not None
+    template = registry.get(arch.template)
+    if template is None:
+        yield project.error(
+            f"{key}.template",
+            f"names no known template ({arch.template!r})",
+            registry.suggest(arch.template),
+        )
+        return
+    if modality not in template.modalities:
+        yield project.error(
+            f"{key}.template",
+            f"{template.name} is for {' and '.join(template.modalities)} models, not {modality}",
+            "pick another template: `gasbuild templates` lists them",
+        )
+    for name, message, hint in template.resolve_args(arch.args):
+        yield project.error(f"{key}.args.{name}" if name else f"{key}.args", message, hint)
 
 
 def _preprocessing_errors(

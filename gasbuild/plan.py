@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,13 +19,14 @@ from typing import Any
 from gasbuild import lock
 from gasbuild.cache import Cache, FileStat, action_key
 from gasbuild.errors import CheckFailed, SourceError, UserError, display_path
-from gasbuild.manifest import ModelTarget, Project
-from gasbuild.stages import package, render
+from gasbuild.manifest import ModelTarget, Project, SourceSpec
+from gasbuild.stages import convert, package, render
 from gasbuild.stages import validate as validate_stage
 from gasbuild.stages.fetch import Fetched, FetchOptions, Pins, make_source
-from gasbuild.stages.package import Entry
+from gasbuild.stages.package import Entry, FileBlob, measure_file
 from gasbuild.stages.validate import CheckOptions, Finding, StagedSubmission
 from gasbuild.submission import CONFIG_FILE, MODEL_FILE, Modality, zip_name
+from gasbuild.templates import Template
 
 
 @dataclass(frozen=True)
@@ -110,18 +112,50 @@ def check(project: Project, cache: Cache, options: BuildOptions) -> list[tuple[s
     locked = lock.read(project.root / lock.LOCK_NAME)
     reports = []
     for target in project.targets(options.only):
-        inputs = {
-            "weights": _fetch_weights(project, target, cache, options, locked.get(target.modality))
-        }
-        if target.spec.format == "safetensors":
-            inputs["architecture"] = _fetch_architecture(
-                project, target, cache, options, locked.get(target.modality)
-            )
         origin = display_path(out_dir / zip_name(target.modality))
-        entries, _ = _render(target, inputs, cache)
-        findings, _ = _validate(target, entries, cache, options, origin)
+        prepared = _prepare(project, target, cache, options, locked.get(target.modality))
+        findings, _ = _validate(target, prepared.entries, cache, options, origin)
         reports.append((origin, findings))
     return reports
+
+
+@dataclass
+class Prepared:
+    """A model's zip entries, what they were made from, and which stages the cache answered."""
+
+    entries: list[Entry]
+    inputs: dict[str, dict[str, Any]]
+    stages: list[StageRun]
+
+
+def _prepare(
+    project: Project,
+    target: ModelTarget,
+    cache: Cache,
+    options: BuildOptions,
+    locked: dict[str, Any] | None,
+) -> Prepared:
+    """fetch -> convert -> render (-> export): everything before validation."""
+    fetched = _fetch_all(project, target, cache, options, locked)
+    stages = [StageRun("fetch", all(f.hit for f in fetched.values()))]
+    weights, hit = _weights(project, target, fetched, cache)
+    if hit is not None:
+        stages.append(StageRun("convert", hit))
+    template = _template(project, target)
+    entries, hit = _render(target, fetched, weights, template, cache)
+    stages.append(StageRun("render", hit))
+    if target.spec.format == "onnx" and target.spec.architecture is not None:
+        onnx_blob, hit = _export(target, entries, cache)
+        entries = [Entry.file(f"{target.modality}_detector.onnx", onnx_blob)]
+        stages.append(StageRun("export", hit))
+    records = {name: _input_record(f) for name, f in fetched.items()}
+    if template is not None:
+        records["architecture"] = {
+            "template": template.name,
+            "source": "builtin" if template.builtin else "project",
+            "sha256": template.digest(),
+        }
+    return Prepared(entries, records, stages)
 
 
 def _build_model(
@@ -133,18 +167,10 @@ def _build_model(
     on_findings: FindingsSink | None,
     locked: dict[str, Any] | None,
 ) -> ModelResult:
-    stages: list[StageRun] = []
-    inputs: dict[str, Fetched] = {
-        "weights": _fetch_weights(project, target, cache, options, locked)
-    }
-    if target.spec.format == "safetensors":
-        inputs["architecture"] = _fetch_architecture(project, target, cache, options, locked)
-    stages.append(StageRun("fetch", all(f.hit for f in inputs.values())))
-    entries, hit = _render(target, inputs, cache)
-    stages.append(StageRun("render", hit))
-    input_records = {name: _input_record(f) for name, f in inputs.items()}
+    prepared = _prepare(project, target, cache, options, locked)
+    entries, stages = prepared.entries, prepared.stages
     if options.locked:
-        _check_locked(target, locked, input_records, _digests(entries))
+        _check_locked(target, locked, prepared.inputs, _digests(entries))
 
     zip_path = out_dir / zip_name(target.modality)
     origin = display_path(zip_path)
@@ -162,7 +188,7 @@ def _build_model(
     stages.append(StageRun("package", hit))
     lock_entry = {
         "format": target.spec.format,
-        "inputs": input_records,
+        "inputs": prepared.inputs,
         "entries": _digests(entries),
         "output": {
             "path": _relative(project, zip_path),
@@ -192,71 +218,281 @@ def _locked_input(locked: dict[str, Any] | None, name: str) -> dict[str, Any] | 
     return value if isinstance(value, dict) else None
 
 
-def _fetch_weights(
+# ------------------------------------------------------------------------------------------------
+# fetch
+
+
+def _fetch_all(
     project: Project,
     target: ModelTarget,
     cache: Cache,
     options: BuildOptions,
     locked: dict[str, Any] | None,
-) -> Fetched:
-    spec = target.spec.weights
+) -> dict[str, Fetched]:
+    """Every input file of a model, by its gas.lock name: weights (and shards), model.py,
+    and a template's file arguments."""
+    spec = target.spec
     key = f"{target.key}.weights"
-    location = project.locate(f"{key}.{'url' if spec.url else 'path'}")
+    fetched = {"weights": _fetch(project, key, spec.weights, cache, options, locked, "weights")}
+    if convert.weights_kind(_source_name(spec.weights)) == "index":
+        fetched.update(_fetch_shards(project, target, fetched["weights"], cache, options, locked))
+    arch = spec.architecture
+    if arch is None:
+        return fetched
+    if arch.template is None:
+        fetched["architecture"] = _fetch(
+            project, f"{target.key}.architecture", arch.as_source(), cache, options, locked,
+            "architecture", path_key="file",
+        )
+        return fetched
+    template = project.template_registry().get(arch.template)
+    assert template is not None  # the manifest checked it
+    for name, arg in template.args.items():
+        if arg.type == "file" and name in arch.args:
+            source = SourceSpec(path=arch.args[name])
+            fetched[f"args.{name}"] = _fetch(
+                project,
+                f"{target.key}.architecture.args.{name}",
+                source,
+                cache,
+                options,
+                locked,
+                f"args.{name}",
+                path_key=None,
+            )
+    return fetched
+
+
+def _fetch(
+    project: Project,
+    key: str,
+    spec: SourceSpec,
+    cache: Cache,
+    options: BuildOptions,
+    locked: dict[str, Any] | None,
+    lock_name: str,
+    *,
+    path_key: str | None = "path",
+) -> Fetched:
+    """One input through its Source; ``path_key`` names the gas.toml key errors point at."""
+    location = project.locate(f"{key}.{'url' if spec.url else path_key}" if path_key else key)
     source = make_source(spec.path, spec.url, project.root, key, location)
     pins = Pins(sha256=spec.sha256, size=spec.size)
-    return source.fetch(cache, pins, options.fetch, _locked_input(locked, "weights"))
+    return source.fetch(cache, pins, options.fetch, _locked_input(locked, lock_name))
 
 
-def _fetch_architecture(
+def _fetch_shards(
     project: Project,
     target: ModelTarget,
+    index: Fetched,
     cache: Cache,
     options: BuildOptions,
     locked: dict[str, Any] | None,
-) -> Fetched:
-    arch = target.spec.architecture
-    assert arch is not None  # the manifest requires it for safetensors
-    key = f"{target.key}.architecture"
-    location = project.locate(f"{key}.{'url' if arch.url else 'file'}")
-    source = make_source(arch.file, arch.url, project.root, key, location)
-    return source.fetch(
-        cache, Pins(sha256=arch.sha256), options.fetch, _locked_input(locked, "architecture")
+) -> dict[str, Fetched]:
+    """The shards an index names, fetched from beside it (same directory or URL prefix)."""
+    spec = target.spec.weights
+    key = f"{target.key}.weights"
+    out = {}
+    for name in convert.index_shards(index.blob.path, key=key):
+        if spec.url is not None and not spec.url.startswith("file://"):
+            shard = SourceSpec(url=sibling_url(spec.url, name))
+        else:
+            shard = SourceSpec(path=str(index.blob.path.parent / name))
+        out[f"weights/{name}"] = _fetch(
+            project, key, shard, cache, options, locked, f"weights/{name}"
+        )
+    return out
+
+
+def sibling_url(url: str, name: str) -> str:
+    """The URL of ``name`` in the same folder as ``url`` (an index's shards sit beside it)."""
+    if url.startswith("hf://"):
+        from gasbuild.stages.hfresolve import normalise_hf_url
+
+        url = normalise_hf_url(url)
+    base = url.split("?", 1)[0].split("#", 1)[0]
+    return base.rsplit("/", 1)[0] + "/" + name
+
+
+def _source_name(spec: SourceSpec) -> str:
+    """The file name a source ends in (for its kind: checkpoint, index or safetensors)."""
+    if spec.url is not None:
+        path = spec.url.split("?", 1)[0].split("#", 1)[0].rstrip("/")
+        name = path.rsplit("/", 1)[-1]
+        return name.rpartition("@")[0] if "@" in name else name
+    return Path(spec.path or "").name
+
+
+# ------------------------------------------------------------------------------------------------
+# convert
+
+
+def _weights(
+    project: Project, target: ModelTarget, fetched: dict[str, Fetched], cache: Cache
+) -> tuple[FileBlob, bool | None]:
+    """The safetensors blob to ship (or export from), and whether conversion was a cache hit
+    (None: the weights are used as they are, or the model is a ready ONNX file)."""
+    spec = target.spec
+    weights = fetched["weights"].blob
+    if spec.format == "onnx" and spec.architecture is None:
+        return weights, None
+    settings = spec.weights.conversion_options()
+    options = convert.ConvertOptions(
+        state_dict_key=settings.get("state_dict_key"),
+        strip_prefix=tuple(settings.get("strip_prefix", ())),
+        rename=tuple(settings.get("rename", {}).items()),
+        dtype=settings.get("dtype"),
     )
+    name = _source_name(spec.weights)
+    if not convert.needs_conversion(name, options):
+        return weights, None
+    kind = convert.weights_kind(name)
+    if kind == "index":
+        shards = [(n, f.blob) for n, f in fetched.items() if n.startswith("weights/")]
+        files = [blob.path for _, blob in shards]
+        digests = {n: blob.sha256 for n, blob in shards} | {"index": weights.sha256}
+    else:
+        files, digests = [weights.path], {"weights": weights.sha256}
+    params = {"kind": kind, "name": name, **options.params()}
+    key = action_key("convert", convert.STAGE_VERSION, params, digests)
+    recorded = cache.get_action(key)
+    if recorded is not None and cache.has_object(recorded["sha256"]):
+        return _stored(cache, recorded), True
+    with cache.lock(f"convert:{key}"):
+        recorded = cache.get_action(key)
+        if recorded is not None and cache.has_object(recorded["sha256"]):
+            return _stored(cache, recorded), True
+        tmp = cache.temp_dir() / f"convert-{key[:16]}-{os.getpid()}.safetensors"
+        try:
+            convert.convert(
+                files,
+                options,
+                tmp,
+                key=f"{target.key}.weights",
+                index=weights.path if kind == "index" else None,
+            )
+            blob = measure_file(tmp)
+            path = cache.add_object(tmp, blob.sha256)
+        finally:
+            tmp.unlink(missing_ok=True)
+    cache.put_action(key, {"sha256": blob.sha256, "size": blob.size, "crc32": blob.crc32})
+    return FileBlob(path, blob.size, blob.crc32, blob.sha256), False
+
+
+def _stored(cache: Cache, recorded: dict[str, Any]) -> FileBlob:
+    sha = str(recorded["sha256"])
+    return FileBlob(cache.object_path(sha), int(recorded["size"]), int(recorded["crc32"]), sha)
+
+
+# ------------------------------------------------------------------------------------------------
+# render
+
+
+def _template(project: Project, target: ModelTarget) -> Template | None:
+    arch = target.spec.architecture
+    if arch is None or arch.template is None:
+        return None
+    template = project.template_registry().get(arch.template)
+    assert template is not None  # the manifest checked it
+    return template
 
 
 def _render(
-    target: ModelTarget, inputs: dict[str, Fetched], cache: Cache
+    target: ModelTarget,
+    fetched: dict[str, Fetched],
+    weights: FileBlob,
+    template: Template | None,
+    cache: Cache,
 ) -> tuple[list[Entry], bool]:
-    """The zip's entries, sorted by name, and whether the rendered text came from the cache.
+    """The entries of a safetensors submission (or of the model an ONNX file is exported
+    from), sorted by name, and whether the rendered text came from the cache.
 
-    The key covers the manifest's model table and model.py's digest, so a template (or any
-    later render step) is only run again when what it reads has changed.
+    The key covers the manifest's model table and the digests of model.py or the template and
+    its file arguments, so rendering runs again only when what it reads has changed.
     """
-    weights = inputs["weights"].blob
-    if target.spec.format == "onnx":
+    if target.spec.format == "onnx" and target.spec.architecture is None:
         return [Entry.file(f"{target.modality}_detector.onnx", weights)], True
-    arch = inputs["architecture"].blob
-    params = {"modality": target.modality, "model": target.spec.model_dump(mode="json")}
-    key = action_key("render", render.STAGE_VERSION, params, {MODEL_FILE: arch.sha256})
+    shipped = {
+        entry: fetched[f"args.{arg}"].blob for entry, arg in (template.files if template else {}).items()
+        if f"args.{arg}" in fetched
+    }
+    digests = {name: f.blob.sha256 for name, f in fetched.items() if name != "weights"
+               and not name.startswith("weights/")}
+    params: dict[str, Any] = {
+        "modality": target.modality,
+        "model": target.spec.model_dump(mode="json", exclude={"weights"}),
+        "preprocessing": render.config_data(target)["preprocessing"],
+    }
+    if template is not None:
+        params["template"] = template.name
+        digests["template"] = template.digest()
+    key = action_key("render", render.STAGE_VERSION, params, digests)
     recorded = cache.get_action(key)
-    config = model_py = None
+    hit = recorded is not None
     if recorded is not None:
-        config = bytes.fromhex(recorded.get("config", ""))
-        model_py = arch.path.read_bytes()
-    hit = config is not None and hashlib.sha256(model_py or b"").hexdigest() == arch.sha256
-    if not hit:
-        model_py = arch.path.read_bytes()
-        if hashlib.sha256(model_py).hexdigest() != arch.sha256:
-            raise SourceError(f"{target.key}.architecture changed during the build; run it again")
+        config, model_py = bytes.fromhex(recorded["config"]), bytes.fromhex(recorded["model_py"])
+    else:
         config = render.render_config(target)
-        cache.put_action(key, {"config": config.hex()})
-    assert config is not None and model_py is not None
+        model_py = _model_py(target, fetched, template)
+        cache.put_action(key, {"config": config.hex(), "model_py": model_py.hex()})
     entries = [
         Entry.text(CONFIG_FILE, config),
         Entry.text(MODEL_FILE, model_py),
         Entry.file(target.spec.weights_file, weights),
+        *(Entry.file(name, blob) for name, blob in shipped.items()),
     ]
     return sorted(entries, key=lambda e: e.name), hit
+
+
+def _model_py(target: ModelTarget, fetched: dict[str, Fetched], template: Template | None) -> bytes:
+    if template is None:
+        arch = fetched["architecture"].blob
+        model_py = arch.path.read_bytes()
+        if hashlib.sha256(model_py).hexdigest() != arch.sha256:
+            raise SourceError(f"{target.key}.architecture changed during the build; run it again")
+        return model_py
+    arch = target.spec.architecture
+    assert arch is not None
+    return render.render_model_py(target, template, template.values(arch.args))
+
+
+# ------------------------------------------------------------------------------------------------
+# export (format = "onnx" from an architecture)
+
+
+def _export(target: ModelTarget, entries: list[Entry], cache: Cache) -> tuple[FileBlob, bool]:
+    """The ONNX file exported from the rendered model, cached by the entries' digests."""
+    from gasbuild.stages import export
+
+    pre = target.preprocessing
+    options = export.ExportOptions(
+        modality=target.modality, resize=pre.resize, num_frames=pre.num_frames
+    )
+    key = action_key("export", export.STAGE_VERSION, options.params(), _digests(entries))
+    recorded = cache.get_action(key)
+    if recorded is not None and cache.has_object(recorded["sha256"]):
+        return _stored(cache, recorded), True
+    with cache.lock(f"export:{key}"), tempfile.TemporaryDirectory(
+        prefix="gasbuild-export-", dir=cache.temp_dir()
+    ) as tmp:
+        model_dir = Path(tmp) / "model"
+        model_dir.mkdir()
+        for entry in entries:
+            dest = model_dir / entry.name
+            if isinstance(entry.data, bytes):
+                dest.write_bytes(entry.data)
+            else:
+                dest.symlink_to(entry.data.path.resolve())
+        out = Path(tmp) / "model.onnx"
+        export.export_onnx(model_dir, out, options, key=target.key)
+        blob = measure_file(out)
+        path = cache.add_object(out, blob.sha256)
+    cache.put_action(key, {"sha256": blob.sha256, "size": blob.size, "crc32": blob.crc32})
+    return FileBlob(path, blob.size, blob.crc32, blob.sha256), False
+
+
+# ------------------------------------------------------------------------------------------------
+# validate and package
 
 
 def _validate(

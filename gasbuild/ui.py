@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
 from gasbuild.errors import GasbuildError
 from gasbuild.stages.validate.findings import Finding
+
+if TYPE_CHECKING:
+    from gasbuild.templates import Template
 
 # Piped output (CI logs, `| grep`) gets a wide console so that digests and paths never wrap.
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 250)
@@ -108,3 +111,56 @@ def stop_progress() -> None:
     if _progress is not None:
         _progress.stop()
         _progress = None
+
+
+def template_json(template: Template) -> dict[str, Any]:
+    """A template's declaration as plain data (``gasbuild templates --json``)."""
+    return {
+        "name": template.name,
+        "description": template.description,
+        "modalities": list(template.modalities),
+        "requires": list(template.requires),
+        "source": "builtin" if template.builtin else str(template.directory.parent),
+        "files": dict(template.files),
+        "args": {
+            name: {
+                "type": arg.type,
+                "required": arg.required,
+                "default": arg.default,
+                "help": arg.help,
+                **({"choices": list(arg.choices)} if arg.choices else {}),
+                **({"items": arg.items} if arg.items else {}),
+            }
+            for name, arg in template.args.items()
+        },
+    }
+
+
+def print_template_list(templates: Sequence[Template]) -> None:
+    rows = [
+        [
+            t.name,
+            ", ".join(t.modalities),
+            ", ".join(t.requires) or "torch",
+            t.description + ("" if t.builtin else " (project)"),
+        ]
+        for t in templates
+    ]
+    table("templates", ["name", "modality", "needs", "description"], rows)
+    out.print("\nArguments of one template: gasbuild templates NAME", highlight=False)
+
+
+def print_template(template: Template) -> None:
+    out.print(f"[bold]{template.name}[/]: {template.description}", highlight=False)
+    out.print(f"modalities: {', '.join(template.modalities)}", highlight=False)
+    out.print(f"needs: {', '.join(('torch', *template.requires))}", highlight=False)
+    rows = [[name, arg.describe(), arg.help] for name, arg in template.args.items()]
+    table("arguments", ["name", "type", "help"], rows)
+    required = [name for name, arg in template.args.items() if arg.required]
+    example = ", ".join(f"{name} = ..." for name in required)
+    modality = template.modalities[0]
+    snippet = (
+        f"\n[models.{modality}]\n"
+        f'architecture = {{ template = "{template.name}", args = {{ {example} }} }}'
+    )
+    out.print(snippet.replace("args = {  }", "args = {}"), markup=False, highlight=False)

@@ -35,3 +35,15 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
         text=True,
         timeout=600,
     )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``vision`` need timm and transformers, which live in the vision venv."""
+    import importlib.util
+
+    if all(importlib.util.find_spec(m) is not None for m in ("timm", "transformers")):
+        return
+    skip = pytest.mark.skip(reason="needs timm and transformers: run `make test-vision`")
+    for item in items:
+        if "vision" in item.keywords:
+            item.add_marker(skip)
