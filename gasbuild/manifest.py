@@ -148,7 +148,8 @@ class WeightsSpec(SourceSpec):
     )
     rename: dict[str, str] = Field(
         default_factory=dict,
-        description='Prefix rewrites applied after strip_prefix, e.g. { "encoder." = "backbone." }.',
+        description="Prefix rewrites applied after strip_prefix, "
+        'e.g. { "encoder." = "backbone." }.',
     )
     dtype: WeightsDtype | None = Field(
         None, description="Store floating-point tensors in this dtype (float16 halves the zip)."

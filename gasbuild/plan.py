@@ -134,6 +134,7 @@ def _prepare(
     cache: Cache,
     options: BuildOptions,
     locked: dict[str, Any] | None,
+    on_findings: FindingsSink | None = None,
 ) -> Prepared:
     """fetch -> convert -> render (-> export): everything before validation."""
     fetched = _fetch_all(project, target, cache, options, locked)
@@ -145,6 +146,7 @@ def _prepare(
     entries, hit = _render(target, fetched, weights, template, cache)
     stages.append(StageRun("render", hit))
     if target.spec.format == "onnx" and target.spec.architecture is not None:
+        _check_before_export(target, entries, on_findings)
         onnx_blob, hit = _export(target, entries, cache)
         entries = [Entry.file(f"{target.modality}_detector.onnx", onnx_blob)]
         stages.append(StageRun("export", hit))
@@ -167,7 +169,7 @@ def _build_model(
     on_findings: FindingsSink | None,
     locked: dict[str, Any] | None,
 ) -> ModelResult:
-    prepared = _prepare(project, target, cache, options, locked)
+    prepared = _prepare(project, target, cache, options, locked, on_findings)
     entries, stages = prepared.entries, prepared.stages
     if options.locked:
         _check_locked(target, locked, prepared.inputs, _digests(entries))
@@ -241,8 +243,14 @@ def _fetch_all(
         return fetched
     if arch.template is None:
         fetched["architecture"] = _fetch(
-            project, f"{target.key}.architecture", arch.as_source(), cache, options, locked,
-            "architecture", path_key="file",
+            project,
+            f"{target.key}.architecture",
+            arch.as_source(),
+            cache,
+            options,
+            locked,
+            "architecture",
+            path_key="file",
         )
         return fetched
     template = project.template_registry().get(arch.template)
@@ -350,9 +358,10 @@ def _weights(
     if kind == "index":
         shards = [(n, f.blob) for n, f in fetched.items() if n.startswith("weights/")]
         files = [blob.path for _, blob in shards]
+        labels = [n.removeprefix("weights/") for n, _ in shards]
         digests = {n: blob.sha256 for n, blob in shards} | {"index": weights.sha256}
     else:
-        files, digests = [weights.path], {"weights": weights.sha256}
+        files, labels, digests = [weights.path], [name], {"weights": weights.sha256}
     params = {"kind": kind, "name": name, **options.params()}
     key = action_key("convert", convert.STAGE_VERSION, params, digests)
     recorded = cache.get_action(key)
@@ -370,6 +379,7 @@ def _weights(
                 tmp,
                 key=f"{target.key}.weights",
                 index=weights.path if kind == "index" else None,
+                labels=labels,
             )
             blob = measure_file(tmp)
             path = cache.add_object(tmp, blob.sha256)
@@ -413,11 +423,15 @@ def _render(
     if target.spec.format == "onnx" and target.spec.architecture is None:
         return [Entry.file(f"{target.modality}_detector.onnx", weights)], True
     shipped = {
-        entry: fetched[f"args.{arg}"].blob for entry, arg in (template.files if template else {}).items()
+        entry: fetched[f"args.{arg}"].blob
+        for entry, arg in (template.files if template else {}).items()
         if f"args.{arg}" in fetched
     }
-    digests = {name: f.blob.sha256 for name, f in fetched.items() if name != "weights"
-               and not name.startswith("weights/")}
+    digests = {
+        name: f.blob.sha256
+        for name, f in fetched.items()
+        if name != "weights" and not name.startswith("weights/")
+    }
     params: dict[str, Any] = {
         "modality": target.modality,
         "model": target.spec.model_dump(mode="json", exclude={"weights"}),
@@ -446,9 +460,9 @@ def _render(
 
 def _model_py(target: ModelTarget, fetched: dict[str, Fetched], template: Template | None) -> bytes:
     if template is None:
-        arch = fetched["architecture"].blob
-        model_py = arch.path.read_bytes()
-        if hashlib.sha256(model_py).hexdigest() != arch.sha256:
+        blob = fetched["architecture"].blob
+        model_py = blob.path.read_bytes()
+        if hashlib.sha256(model_py).hexdigest() != blob.sha256:
             raise SourceError(f"{target.key}.architecture changed during the build; run it again")
         return model_py
     arch = target.spec.architecture
@@ -458,6 +472,26 @@ def _model_py(target: ModelTarget, fetched: dict[str, Fetched], template: Templa
 
 # ------------------------------------------------------------------------------------------------
 # export (format = "onnx" from an architecture)
+
+
+def _check_before_export(
+    target: ModelTarget, entries: list[Entry], on_findings: FindingsSink | None
+) -> None:
+    """The export runs model.py (sandboxed, like the smoke test): check it statically first."""
+    from gasbuild.stages.validate.static import check_static
+
+    staged = {e.name: (e.data if isinstance(e.data, bytes) else e.data.path) for e in entries}
+    origin = f"{target.key}.architecture"
+    opts = CheckOptions(modality=target.modality, format="safetensors", smoke=False)
+    findings = check_static(StagedSubmission(staged, origin), opts)
+    errors = [f for f in findings if f.severity == "error"]
+    if on_findings is not None and errors:
+        on_findings(origin, errors)
+    if errors:
+        raise CheckFailed(
+            f"{target.key}: model.py was not exported to ONNX: it has errors (see above)",
+            hint="the export runs model.py, so it must pass the same checks as a submission",
+        )
 
 
 def _export(target: ModelTarget, entries: list[Entry], cache: Cache) -> tuple[FileBlob, bool]:
@@ -472,9 +506,10 @@ def _export(target: ModelTarget, entries: list[Entry], cache: Cache) -> tuple[Fi
     recorded = cache.get_action(key)
     if recorded is not None and cache.has_object(recorded["sha256"]):
         return _stored(cache, recorded), True
-    with cache.lock(f"export:{key}"), tempfile.TemporaryDirectory(
-        prefix="gasbuild-export-", dir=cache.temp_dir()
-    ) as tmp:
+    with (
+        cache.lock(f"export:{key}"),
+        tempfile.TemporaryDirectory(prefix="gasbuild-export-", dir=cache.temp_dir()) as tmp,
+    ):
         model_dir = Path(tmp) / "model"
         model_dir.mkdir()
         for entry in entries:

@@ -195,8 +195,10 @@ class Template:
                 except ArgError as exc:
                     yield name, str(exc), exc.hint or f"{name}: {arg.help}"
             elif arg.required:
-                yield "", f"lacks {name}, which template {self.name} requires", (
-                    f"{name} ({arg.describe()}): {arg.help}"
+                yield (
+                    "",
+                    f"lacks {name}, which template {self.name} requires",
+                    (f"{name} ({arg.describe()}): {arg.help}"),
                 )
 
     def _arg_list(self) -> str:
@@ -393,8 +395,10 @@ def py_literal(value: Any) -> str:
         return repr(value)
     if isinstance(value, list | tuple):
         inner = ", ".join(py_literal(v) for v in value)
-        return f"({inner},)" if isinstance(value, tuple) and len(value) == 1 else (
-            f"({inner})" if isinstance(value, tuple) else f"[{inner}]"
+        return (
+            f"({inner},)"
+            if isinstance(value, tuple) and len(value) == 1
+            else (f"({inner})" if isinstance(value, tuple) else f"[{inner}]")
         )
     if isinstance(value, dict):
         return "{" + ", ".join(f"{py_literal(k)}: {py_literal(v)}" for k, v in value.items()) + "}"
@@ -413,7 +417,7 @@ def render(template: Template, context: dict[str, Any]) -> bytes:
         lstrip_blocks=True,
         autoescape=False,
     )
-    env.filters["py"] = py_literal
+    env.filters["py"] = lambda v: py_literal(str(v) if isinstance(v, jinja2.Undefined) else v)
     try:
         text = env.get_template(SOURCE_FILE).render(**context)
     except jinja2.TemplateError as exc:

@@ -390,3 +390,19 @@ def test_plain_words_that_name_blocked_modules_are_not_flagged() -> None:
     assert [f for f in analyze_source(source.encode()) if f.severity == "error"] == []
     built = analyze_source(b'name = "si" + "gnal"\n')
     assert any(f.code == "GAS308" for f in built), "built strings are still held to every name"
+
+
+def test_from_pretrained_warns_unless_it_is_told_to_stay_local() -> None:
+    remote = "import transformers\nc = transformers.AutoConfig.from_pretrained('vit')\n"
+    local = (
+        "import transformers\n"
+        "c = transformers.AutoConfig.from_pretrained('.', local_files_only=True)\n"
+    )
+    maybe = (
+        "import transformers\n"
+        "flag = True\n"
+        "c = transformers.AutoConfig.from_pretrained('.', local_files_only=flag)\n"
+    )
+    assert ("GAS307", 2) in _only(remote)
+    assert "GAS307" not in {code for code, _ in _only(local)}
+    assert ("GAS307", 3) in _only(maybe)  # only a literal True is known to stay local

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from gasbuild.errors import UserError, display_path
+from gasbuild.errors import BuildError, UserError, display_path
 
 if TYPE_CHECKING:
     import torch
@@ -58,6 +58,7 @@ _STORABLE_DTYPES = (
 )
 _SHOWN = 3  # how many names an error message quotes before "..."
 _ZIP_MAGIC = b"PK\x03\x04"
+_LFS_POINTER = b"version https://git-lfs.github.com/spec/"
 _SAVE_HINT = 'save only the tensors: torch.save(model.state_dict(), "model.pt")'
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -262,6 +263,11 @@ def _check_injective(mapping: Mapping[str, str], key: str) -> None:
         seen[new] = old
 
 
+def _a(noun: str) -> str:
+    """``an int``, ``a list``: type names read as English in messages."""
+    return f"an {noun}" if noun[:1].lower() in "aeiou" else f"a {noun}"
+
+
 def _quote(names: Sequence[str], shown: int = _SHOWN) -> str:
     """A few names for a message: ``'a', 'b', 'c', ... (12 in all)``."""
     head = ", ".join(repr(n) for n in names[:shown])
@@ -389,9 +395,8 @@ def _load_checkpoint(path: Path, label: str, key: str) -> object:
     """
     import torch
 
+    mmap = _is_zip_checkpoint(path, label, key)
     try:
-        with path.open("rb") as f:
-            mmap = f.read(4) == _ZIP_MAGIC
         try:
             return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
         except RuntimeError as exc:
@@ -411,6 +416,25 @@ def _load_checkpoint(path: Path, label: str, key: str) -> object:
         ) from exc
 
 
+def _is_zip_checkpoint(path: Path, label: str, key: str) -> bool:
+    """Whether ``path`` is a zip (torch >= 1.6) checkpoint; a Git LFS pointer is an error.
+
+    A repository cloned without LFS holds 130-byte pointer files where the weights should be;
+    saying so beats a confusing "unsupported pickle opcode".
+    """
+    try:
+        with path.open("rb") as f:
+            head = f.read(len(_LFS_POINTER))
+    except OSError as exc:
+        raise ConversionError(f"{key}: {label}: cannot read the file ({_first_line(exc)})") from exc
+    if head == _LFS_POINTER:
+        raise ConversionError(
+            f"{key}: {label}: a Git LFS pointer, not the weights",
+            hint="fetch the real file first: git lfs pull",
+        )
+    return head.startswith(_ZIP_MAGIC)
+
+
 def _refused(exc: pickle.UnpicklingError, label: str, key: str) -> ConversionError:
     """Turn the weights-only unpickler's page-long refusal into one line that says why."""
     text = _ANSI.sub("", str(exc))
@@ -418,7 +442,7 @@ def _refused(exc: pickle.UnpicklingError, label: str, key: str) -> ConversionErr
     if name is not None:
         return ConversionError(
             f"{key}: {label}: refused: loading it would need the Python global `{name}`, which "
-            "a weights-only load does not allow (gasbuild never runs a checkpoint's pickled code)",
+            "a weights-only load does not allow; gasbuild never runs a checkpoint's pickled code",
             hint=_SAVE_HINT,
         )
     opcode = re.search(r"Unsupported operand (\d+)", text)
@@ -429,8 +453,8 @@ def _refused(exc: pickle.UnpicklingError, label: str, key: str) -> ConversionErr
             hint=_SAVE_HINT,
         )
     return ConversionError(
-        f"{key}: {label}: refused by the weights-only loader: {_refusal_detail(text)} "
-        "(gasbuild never runs a checkpoint's pickled code)",
+        f"{key}: {label}: refused by the weights-only loader: {_refusal_detail(text)}; "
+        "gasbuild never runs a checkpoint's pickled code",
         hint=_SAVE_HINT,
     )
 
@@ -449,10 +473,13 @@ def _refused_global(text: str) -> str | None:
 
 def _refusal_detail(text: str) -> str:
     """The line of torch's message that names the problem, without its boilerplate."""
-    after = text.split("WeightsUnpickler error:", 1)
-    lines = [ln.strip() for ln in after[-1].splitlines() if ln.strip()]
-    lines = [ln for ln in lines if not ln.startswith("Check the documentation")] or ["unknown"]
-    return lines[0] if len(after) > 1 else lines[-1]
+    marker = "WeightsUnpickler error:"
+    body = text.split(marker, 1)[1] if marker in text else text
+    body = body.replace("Weights only load failed.", "", 1)
+    boilerplate = ("Check the documentation", "In PyTorch 2.6", "Re-running", "Please file")
+    lines = [ln.strip() for ln in body.splitlines()]
+    lines = [ln for ln in lines if ln and not ln.startswith(boilerplate)]
+    return lines[0][:200] if lines else "no reason given"
 
 
 def _first_line(exc: BaseException, limit: int = 160) -> str:
@@ -492,8 +519,8 @@ def _walk(obj: object, dotted: str, label: str, key: str) -> object:
         where = f"{taken!r}" if taken else "the checkpoint"
         if not isinstance(node, Mapping):
             raise ConversionError(
-                f"{key}: {label}: state_dict_key {dotted!r}: {where} is a "
-                f"{type(node).__name__}, not a dict"
+                f"{key}: {label}: state_dict_key {dotted!r}: {where} is "
+                f"{_a(type(node).__name__)}, not a dict"
             )
         for n in range(len(parts), 0, -1):
             step = ".".join(parts[:n])
@@ -513,32 +540,35 @@ def _walk(obj: object, dotted: str, label: str, key: str) -> object:
 def _tensor_dict(
     obj: object, root: object, state_dict_key: str | None, label: str, key: str
 ) -> dict[str, torch.Tensor]:
-    """Check that ``obj`` (the checkpoint, or the entry at ``state_dict_key``) maps names to
-    tensors and is not empty; the hint points at a better entry when the checkpoint has one."""
-    import torch
-
+    """``obj`` (the checkpoint, or the entry at ``state_dict_key``) if it is a state dict; else
+    an error whose hint points at a better entry when the checkpoint has one."""
+    problem = _state_dict_problem(obj)
+    if problem is None and isinstance(obj, Mapping):
+        return dict(obj)
     what = f"the entry at {state_dict_key!r}" if state_dict_key else "the checkpoint"
     fallback = "state_dict_key may point at the wrong entry" if state_dict_key else _SAVE_HINT
-    hint = _suggest_hint(root, exclude=state_dict_key) or fallback
+    raise ConversionError(
+        f"{key}: {label}: {what} {problem}",
+        hint=_suggest_hint(root, exclude=state_dict_key) or fallback,
+    )
+
+
+def _state_dict_problem(obj: object) -> str | None:
+    """Why ``obj`` is not a non-empty mapping of string names to tensors, or None if it is."""
+    import torch
+
     if not isinstance(obj, Mapping):
-        raise ConversionError(
-            f"{key}: {label}: {what} is a {type(obj).__name__}, not a dict of tensors", hint=hint
-        )
+        return f"is {_a(type(obj).__name__)}, not a dict of tensors"
     if not obj:
-        raise ConversionError(f"{key}: {label}: {what} is an empty dict, no tensors", hint=hint)
-    bad_keys = [k for k in obj if not isinstance(k, str)]
+        return "is an empty dict, no tensors"
+    bad_keys = [repr(k) for k in obj if not isinstance(k, str)]
     if bad_keys:
-        raise ConversionError(
-            f"{key}: {label}: {what} has non-string names: {_quote(bad_keys)}", hint=hint
-        )
+        return f"has non-string names: {', '.join(bad_keys[:_SHOWN])}"
     bad = [f"{k!r} ({type(v).__name__})" for k, v in obj.items() if not isinstance(v, torch.Tensor)]
     if bad:
         more = f", ... ({len(bad)} in all)" if len(bad) > _SHOWN else ""
-        raise ConversionError(
-            f"{key}: {label}: {what} has non-tensor values: {', '.join(bad[:_SHOWN])}{more}",
-            hint=hint,
-        )
-    return dict(obj)
+        return f"has non-tensor values: {', '.join(bad[:_SHOWN])}{more}"
+    return None
 
 
 def _holds_tensors(obj: object) -> bool:
@@ -572,7 +602,7 @@ def _suggest_hint(root: object, exclude: str | None = None) -> str | None:
     paths = [p for p in _state_dict_paths(root) if p != exclude]
     if not paths:
         return None
-    others = f" (other dicts of tensors: {_quote(paths[1:])})" if len(paths) > 1 else ""
+    others = f"; other dicts of tensors: {_quote(paths[1:])}" if len(paths) > 1 else ""
     return f'set state_dict_key = "{paths[0]}"{others}'
 
 
@@ -588,10 +618,12 @@ def _no_state_dict(obj: object, label: str, key: str) -> ConversionError:
         )
     if isinstance(obj, torch.Tensor):
         found = "a single tensor, not a dict of named tensors"
+    elif isinstance(obj, Mapping) and not obj:
+        found = "an empty dict"
     elif isinstance(obj, Mapping):
         found = f"a dict with no tensors (keys: {_quote([str(k) for k in obj], shown=8)})"
     else:
-        found = f"a {type(obj).__name__}, not a dict of named tensors"
+        found = f"{_a(type(obj).__name__)}, not a dict of named tensors"
     return ConversionError(f"{key}: {label}: the checkpoint holds {found}", hint=_SAVE_HINT)
 
 
@@ -604,15 +636,14 @@ def _check_against_index(tensors: Mapping[str, object], index: Path, key: str) -
     listed = index_weight_map(index, key=key)
     missing = sorted(set(listed) - set(tensors))
     extra = sorted(set(tensors) - set(listed))
-    label = display_path(index)
     if missing:
         raise ConversionError(
-            f"{key}: {label} lists tensors no shard holds: {_quote(missing)}",
+            f"{key}: the index lists tensors no shard holds: {_quote(missing)}",
             hint="the index and its shards come from different saves?",
         )
     if extra:
         raise ConversionError(
-            f"{key}: the shards hold tensors {label} does not list: {_quote(extra)}",
+            f"{key}: the shards hold tensors the index does not list: {_quote(extra)}",
             hint="the index and its shards come from different saves?",
         )
 
@@ -633,7 +664,7 @@ def _check_storable(tensors: Mapping[str, torch.Tensor], key: str) -> None:
             continue
         raise ConversionError(
             f"{key}: tensor {name!r} {problem}, which safetensors cannot store",
-            hint="save dense, unquantized tensors (e.g. .to_dense() or .dequantize())",
+            hint="convert it before saving: .to_dense(), .dequantize() or a float dtype",
         )
 
 
@@ -679,17 +710,24 @@ def _unshare(tensors: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor],
 
 
 def _write(tensors: dict[str, torch.Tensor], out: Path, key: str) -> None:
-    """Write the safetensors file through a temp file beside ``out`` and an atomic rename."""
+    """Write the safetensors file through a temp file beside ``out`` and an atomic rename.
+
+    A tensor safetensors refuses is the input's fault (ConversionError); a failed write (disk
+    full, no permission) is the machine's (BuildError).
+    """
+    from safetensors import SafetensorError
     from safetensors.torch import save_file
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with _temp_beside(out) as tmp:
-        try:
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with _temp_beside(out) as tmp:
             save_file(tensors, tmp, metadata={"format": "pt"})
-        except (ValueError, RuntimeError, KeyError, TypeError) as exc:
-            raise ConversionError(f"{key}: cannot write safetensors: {_first_line(exc)}") from exc
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, out)
+    except (SafetensorError, OSError) as exc:
+        raise BuildError(f"{key}: cannot write {display_path(out)}: {_first_line(exc)}") from exc
+    except (ValueError, RuntimeError, KeyError, TypeError) as exc:
+        raise ConversionError(f"{key}: cannot write safetensors: {_first_line(exc)}") from exc
 
 
 @contextlib.contextmanager

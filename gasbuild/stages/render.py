@@ -111,7 +111,9 @@ def render_config(target: ModelTarget) -> bytes:
     return dump_config(config_data(target))
 
 
-def template_context(target: ModelTarget, template: Template, values: dict[str, Any]) -> dict[str, Any]:
+def template_context(
+    target: ModelTarget, template: Template, values: dict[str, Any]
+) -> dict[str, Any]:
     """What a template sees: its arguments, and the model table's facts (one source of truth).
 
     ``num_classes``, the input size, the frame count and the normalisation come from gas.toml's

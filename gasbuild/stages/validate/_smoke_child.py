@@ -139,6 +139,16 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and any(t in text for t in _OOM_TEXTS)
 
 
+def missing_allowed_module(exc: BaseException, allowed: list[str]) -> str | None:
+    """The allowed module (timm, transformers ...) whose absence here made the import fail."""
+    for err in (exc, exc.__cause__, exc.__context__):
+        if isinstance(err, ModuleNotFoundError) and err.name:
+            root = err.name.split(".")[0]
+            if root in allowed:
+                return root
+    return None
+
+
 def is_network_error(exc: BaseException) -> bool:
     """Whether the model tried to download something (the sandbox has no network)."""
     names = {cls.__name__ for cls in type(exc).__mro__}
@@ -269,7 +279,17 @@ class Smoke:
         """Report an exception from model code: GAS608 when memory ran out, else GAS601."""
         name = self.job["contract"]["model_file"]
         line = model_line(exc, plan.model_path) if plan is not None else None
-        if is_out_of_memory(exc):
+        missing = missing_allowed_module(exc, self.job["contract"].get("allowed_imports", []))
+        if missing is not None:
+            message = (
+                f"smoke test not run: model.py imports {missing}, which the network has but "
+                "this Python lacks"
+            )
+            hint: str | None = (
+                f"install {missing} here (pip install 'gasbuild[vision]'), or build with --no-smoke"
+            )
+            self.report.add("GAS600", "error", message, file=name, line=line, hint=hint)
+        elif is_out_of_memory(exc):
             limit = self.job["memory_mb"]
             message = f"out of memory while {doing} ({one_line(exc)}); the limit is {limit} MB"
             self.report.add("GAS608", "error", message, file=name, line=line)

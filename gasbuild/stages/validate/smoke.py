@@ -54,6 +54,7 @@ from typing import IO, Any
 from gasbuild.stages.validate.config import is_plain_name
 from gasbuild.stages.validate.findings import CheckOptions, Finding, Submission
 from gasbuild.submission import (
+    ALLOWED_IMPORTS,
     AUDIO_SAMPLES,
     CONFIG_FILE,
     DEFAULT_NUM_FRAMES,
@@ -162,6 +163,7 @@ def _job(model_dir: Path, opts: CheckOptions, paths: list[str]) -> dict[str, Any
             "default_num_frames": DEFAULT_NUM_FRAMES,
             "channels": _RGB,
             "num_classes_allowed": list(NUM_CLASSES_ALLOWED),
+            "allowed_imports": sorted({m.split(".")[0] for m in ALLOWED_IMPORTS}),
         },
     }
 

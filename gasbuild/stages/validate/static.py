@@ -33,7 +33,8 @@ Codes (every finding has file, line and 1-based character column, except a missi
                      parent such as torch.jit passed around as a value; ``numpy.load`` with
                      ``allow_pickle``; ``trust_remote_code``; ``torch.load(weights_only=False)``
                      warning: ``torch.load`` without ``weights_only=True``; downloads at load
-                     time (``pretrained=``, ``.from_pretrained()``, torchvision ``weights=``)
+                     time (``pretrained=``, ``.from_pretrained()`` without
+                     ``local_files_only=True``, torchvision ``weights=``)
     GAS308  error    dunder access (``__class__``, ``__dict__``, ``__builtins__``, ``__file__`` ...)
                      in attributes, names, parameters, keywords, class patterns and format
                      strings, except ordinary dunder method definitions and ``X.__init__(...)``
@@ -1091,7 +1092,11 @@ class _Checker:
             where = self.report.at(weights)
             self.report.add(BLOCKED_MEMBER, where, message, _DOWNLOAD_HINT, "warning")
         func = node.func
-        if isinstance(func, ast.Attribute) and func.attr == "from_pretrained":
+        if (
+            isinstance(func, ast.Attribute)
+            and func.attr == "from_pretrained"
+            and not _keyword_is_true(node, "local_files_only")  # then it cannot download
+        ):
             message = ".from_pretrained() downloads unless given a local directory"
             hint = "fine for the submission's own config.json folder; ship weights in safetensors"
             self.report.add(BLOCKED_MEMBER, self.report.at_attr(func), message, hint, "warning")
@@ -1578,3 +1583,11 @@ def _statement_kind(stmt: ast.stmt) -> str:
     if isinstance(stmt, ast.Expr):
         return "a call" if isinstance(stmt.value, ast.Call | ast.Await) else "an expression"
     return f"a {type(stmt).__name__.lower()} statement"
+
+
+def _keyword_is_true(node: ast.Call, name: str) -> bool:
+    """Whether ``name=True`` is passed literally."""
+    return any(
+        k.arg == name and isinstance(k.value, ast.Constant) and k.value.value is True
+        for k in node.keywords
+    )

@@ -1,0 +1,118 @@
+"""The timm-* and hf-image templates, end to end: they need timm and transformers, so they run in
+the vision venv (``make test-vision``; ``make test`` runs both suites).
+
+Each template builds, validates and smoke-tests from a gas.toml: the bundled examples (which also
+exercise checkpoint conversion and sharded checkpoints) and a fixed-size ViT backbone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import EXAMPLES, run_cli
+
+pytestmark = [pytest.mark.vision, pytest.mark.slow]
+
+
+def _digests(root: Path) -> dict[str, str]:
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and "dist" not in p.parts and p.suffix not in (".toml", ".lock")
+    }
+
+
+def test_the_template_examples_weights_regenerate_byte_for_byte(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    out = tmp_path / "examples"
+    subprocess.run(
+        [sys.executable, str(EXAMPLES / "generate_templates.py"), "--out", str(out)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    for example in ("templates", "hf-image"):
+        assert _digests(out / example) == _digests(EXAMPLES / example)
+
+
+@pytest.mark.parametrize("example", ["templates", "hf-image"])
+def test_the_template_examples_build_locked_from_an_empty_cache(
+    example: str, tmp_path: Path
+) -> None:
+    project = tmp_path / example
+    shutil.copytree(EXAMPLES / example, project, ignore=shutil.ignore_patterns("dist"))
+    result = run_cli("build", "--locked", "-C", str(project))
+    assert result.returncode == 0, result.stderr
+    lock = (project / "gas.lock").read_text()
+    assert lock == (EXAMPLES / example / "gas.lock").read_text()
+    for zip_path in sorted((project / "dist").glob("*.zip")):
+        checked = run_cli("check", "--no-smoke", str(zip_path))  # the build ran the smoke test
+        assert checked.returncode == 0, checked.stderr
+        assert " 0 error(s)" in checked.stderr
+
+
+def test_hf_image_ships_its_config_json_and_merges_the_shards(tmp_path: Path) -> None:
+    project = tmp_path / "hf-image"
+    shutil.copytree(EXAMPLES / "hf-image", project, ignore=shutil.ignore_patterns("dist"))
+    result = run_cli("build", "--no-smoke", "-C", str(project))
+    assert result.returncode == 0, result.stderr
+    with zipfile.ZipFile(project / "dist" / "image_detector.zip") as zf:
+        assert sorted(zf.namelist()) == [
+            "config.json",
+            "model.py",
+            "model.safetensors",
+            "model_config.yaml",
+        ]
+        shipped = zf.read("config.json")
+        weights = zf.read("model.safetensors")
+    assert shipped == (project / "weights" / "config.json").read_bytes()
+    index = json.loads((project / "weights" / "model.safetensors.index.json").read_text())
+    header_len = int.from_bytes(weights[:8], "little")
+    header = json.loads(weights[8 : 8 + header_len])
+    assert sorted(k for k in header if k != "__metadata__") == sorted(index["weight_map"])
+
+
+def _vit_project(tmp_path: Path, pass_input_size: bool) -> Path:
+    """A timm ViT at 64x64: a fixed-size backbone, which needs img_size passed to timm."""
+    import timm
+    import torch
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    vit = timm.create_model("test_vit", pretrained=False, num_classes=2, img_size=(64, 64))
+    state = {k: v.contiguous() for k, v in vit.state_dict().items()}
+    save_file(state, tmp_path / "vit.safetensors")
+    flag = "true" if pass_input_size else "false"
+    (tmp_path / "gas.toml").write_text(
+        "[models.image]\n"
+        "preprocessing = { resize = [64, 64] }\n"
+        'architecture = { template = "timm-image", args = { model_name = "test_vit", '
+        f"pass_input_size = {flag} }} }}\n"
+        'weights = { path = "vit.safetensors" }\n'
+    )
+    return tmp_path
+
+
+def test_timm_image_passes_the_input_size_to_fixed_size_backbones(tmp_path: Path) -> None:
+    project = _vit_project(tmp_path, pass_input_size=True)
+    result = run_cli("build", "-C", str(project))
+    assert result.returncode == 0, result.stderr
+    model_py = zipfile.ZipFile(project / "dist" / "image_detector.zip").read("model.py").decode()
+    assert "img_size=tuple(INPUT_SIZE)" in model_py
+    assert "INPUT_SIZE = [64, 64]" in model_py
+
+
+def test_without_the_input_size_the_smoke_test_catches_the_mismatch(tmp_path: Path) -> None:
+    project = _vit_project(tmp_path, pass_input_size=False)
+    result = run_cli("build", "-C", str(project))
+    assert result.returncode == 1  # the submission has errors (CheckFailed), not a usage error
+    assert "GAS6" in result.stderr  # loading or running the model fails in the smoke test
+    assert not (project / "dist" / "image_detector.zip").exists()
