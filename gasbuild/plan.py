@@ -236,7 +236,7 @@ def _fetch_all(
     spec = target.spec
     key = f"{target.key}.weights"
     fetched = {"weights": _fetch(project, key, spec.weights, cache, options, locked, "weights")}
-    if convert.weights_kind(_source_name(spec.weights)) == "index":
+    if _weights_kind(spec.weights) == "index":
         fetched.update(_fetch_shards(project, target, fetched["weights"], cache, options, locked))
     arch = spec.architecture
     if arch is None:
@@ -322,6 +322,17 @@ def sibling_url(url: str, name: str) -> str:
     return base.rsplit("/", 1)[0] + "/" + name
 
 
+def _weights_kind(spec: SourceSpec) -> str:
+    """index, checkpoint or safetensors, by the file name (anything else is taken as a
+    safetensors file, which the validate stage checks by its header)."""
+    name = _source_name(spec)
+    if name.endswith(".index.json"):
+        return "index"
+    if name.endswith(convert.CHECKPOINT_SUFFIXES):
+        return "checkpoint"
+    return "safetensors"
+
+
 def _source_name(spec: SourceSpec) -> str:
     """The file name a source ends in (for its kind: checkpoint, index or safetensors)."""
     if spec.url is not None:
@@ -352,9 +363,9 @@ def _weights(
         dtype=settings.get("dtype"),
     )
     name = _source_name(spec.weights)
-    if not convert.needs_conversion(name, options):
+    kind = _weights_kind(spec.weights)
+    if kind == "safetensors" and options.is_identity:
         return weights, None
-    kind = convert.weights_kind(name)
     if kind == "index":
         shards = [(n, f.blob) for n, f in fetched.items() if n.startswith("weights/")]
         files = [blob.path for _, blob in shards]

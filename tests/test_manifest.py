@@ -145,11 +145,11 @@ BAD = [
         "models.image.architecture is required for the safetensors format",
     ),
     (
-        "onnx-with-architecture",
-        GOOD_IMAGE + 'format = "onnx"\n',
-        2,
+        "onnx-with-dtype",
+        GOOD_IMAGE + 'format = "onnx"\ndtype = "fp16"\n',
+        5,
         1,
-        'models.image.architecture applies only to format = "safetensors"',
+        'models.image.dtype applies only to format = "safetensors"',
     ),
     ("no-models", "[models]\n", 1, 2, "models declares no model"),
     (

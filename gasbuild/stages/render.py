@@ -131,6 +131,7 @@ def template_context(
         "template": template.name,
         "name": target.name,
         "modality": target.modality,
+        "format": target.spec.format,  # "onnx": model.py is only exported from, never shipped
         "num_classes": target.spec.num_classes,
         "weights_file": target.spec.weights_file,
         "resize": list(pre.resize) if pre.resize else None,

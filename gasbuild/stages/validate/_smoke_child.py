@@ -21,6 +21,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import re
 import resource
 import sys
 import traceback
@@ -137,6 +138,22 @@ def is_out_of_memory(exc: BaseException) -> bool:
         return True
     text = str(exc).lower()
     return isinstance(exc, RuntimeError) and any(t in text for t in _OOM_TEXTS)
+
+
+_KEY_LIST = re.compile(r'(Missing|Unexpected) key\(s\) in state_dict: ((?:"[^"]*"(?:, )?)+)')
+
+
+def state_dict_keys(exc: BaseException) -> tuple[list[str], list[str]] | None:
+    """(missing, unexpected) from torch's strict ``load_state_dict`` error, else None."""
+    text = str(exc)
+    if not isinstance(exc, RuntimeError) or "Error(s) in loading state_dict" not in text:
+        return None
+    found: dict[str, list[str]] = {"Missing": [], "Unexpected": []}
+    for kind, names in _KEY_LIST.findall(text):
+        found[kind] = re.findall(r'"([^"]*)"', names)
+    if not found["Missing"] and not found["Unexpected"]:
+        return None  # only size mismatches: the plain message says which
+    return found["Missing"], found["Unexpected"]
 
 
 def missing_allowed_module(exc: BaseException, allowed: list[str]) -> str | None:
@@ -293,6 +310,18 @@ class Smoke:
             limit = self.job["memory_mb"]
             message = f"out of memory while {doing} ({one_line(exc)}); the limit is {limit} MB"
             self.report.add("GAS608", "error", message, file=name, line=line)
+        elif (keys := state_dict_keys(exc)) is not None:
+            absent, extra = keys
+            message = (
+                f"{doing} raised {type(exc).__name__}: load_state_dict found "
+                f"{len(absent)} missing key(s): {listed(absent) or 'none'}; "
+                f"{len(extra)} unexpected key(s): {listed(extra) or 'none'}"
+            )
+            hint = _rename_hint(find_rename(absent, extra)) or (
+                "the checkpoint does not match the architecture: check the model name and "
+                "weights.state_dict_key / strip_prefix / rename in gas.toml"
+            )
+            self.report.add("GAS601", "error", message, file=name, line=line, hint=hint)
         else:
             message = f"{doing} raised {one_line(exc)}"
             hint = _OFFLINE_HINT if is_network_error(exc) else None
@@ -617,15 +646,18 @@ def _key_findings(report: Report, diff: KeyDiff, params: set[str], file_name: st
 
 
 def _rename_hint(rename: tuple[str, str] | None) -> str | None:
-    if rename is None:
-        return None
-    strip, add = rename
+    strip, add = rename if rename is not None else ("", "")
     if strip:
         return (
-            f"the file's names carry a {strip!r} prefix the model lacks: strip it when saving, "
-            f"or in load_model before load_state_dict"
+            f"the file's names carry a {strip!r} prefix the model lacks: set "
+            f'weights.strip_prefix = "{strip}" in gas.toml (or strip it in load_model)'
         )
-    return f"the model's names start with {add!r}, the file's do not: load into that submodule"
+    if add:
+        return (
+            f"the model's names start with {add!r}, the file's do not: set "
+            f'weights.rename = {{ "" = "{add}" }} in gas.toml (or load into that submodule)'
+        )
+    return None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,121 @@
+"""``format = "onnx"`` with an architecture: gas.toml to a legacy ONNX zip, through the export
+stage (sandboxed torch.onnx export, onnxruntime parity), reproducibly."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import uuid
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import EXAMPLES
+from gasbuild import manifest, plan
+from gasbuild.cache import Cache
+from gasbuild.errors import CheckFailed, ManifestError
+
+pytestmark = pytest.mark.slow
+
+IMAGE_ONNX = """\
+[models.image]
+format = "onnx"
+architecture = { file = "image_model.py" }
+weights = { path = "image.safetensors" }
+preprocessing = { resize = [64, 64] }
+model = { width = 16 }
+"""
+
+
+def _image_project(root: Path, toml: str = IMAGE_ONNX) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(EXAMPLES / "quickstart" / "models" / "image_model.py", root)
+    shutil.copy(EXAMPLES / "quickstart" / "weights" / "image.safetensors", root)
+    (root / "gas.toml").write_text(toml)
+    return root
+
+
+def _build(root: Path, cache: Path) -> plan.BuildReport:
+    project = manifest.load(root / "gas.toml")
+    return plan.build(project, Cache(cache), plan.BuildOptions())
+
+
+def test_an_architecture_and_weights_export_to_a_legacy_onnx_zip(tmp_path: Path) -> None:
+    import onnx
+
+    report = _build(_image_project(tmp_path / "a"), tmp_path / "cache-a")
+    (result,) = report.results
+    assert [s.name for s in result.stages] == ["fetch", "render", "export", "validate", "package"]
+    with zipfile.ZipFile(result.zip_path) as zf:
+        assert zf.namelist() == ["image_detector.onnx"]
+        model = onnx.load_from_string(zf.read("image_detector.onnx"))
+    dims = [d.dim_param or d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    assert dims[1:] == [3, 64, 64] and isinstance(dims[0], str)  # dynamic batch only
+    assert not [f for f in result.findings if f.severity == "error"]
+
+
+def test_the_export_is_byte_for_byte_reproducible_and_cached(tmp_path: Path) -> None:
+    first = _build(_image_project(tmp_path / "a"), tmp_path / "cache-a").results[0]
+    second = _build(_image_project(tmp_path / "b"), tmp_path / "cache-b").results[0]
+    assert first.sha256 == second.sha256  # two projects, two caches, one export each
+    again = _build(tmp_path / "a", tmp_path / "cache-a").results[0]
+    assert {s.name: s.hit for s in again.stages}["export"] is True
+
+
+def test_model_py_is_checked_before_the_export_runs_it(tmp_path: Path) -> None:
+    root = _image_project(tmp_path / "a")
+    source = (root / "image_model.py").read_text()
+    (root / "image_model.py").write_text("import subprocess\n" + source)
+    seen: list[str] = []
+    project = manifest.load(root / "gas.toml")
+    with pytest.raises(CheckFailed, match="was not exported"):
+        plan.build(
+            project,
+            Cache(tmp_path / "cache"),
+            plan.BuildOptions(),
+            on_findings=lambda origin, fs: seen.extend(f.code for f in fs),
+        )
+    assert "GAS303" in seen or "GAS304" in seen
+    assert not (root / "dist").exists()
+
+
+def test_onnx_keys_that_only_a_shipped_safetensors_zip_has_are_refused(tmp_path: Path) -> None:
+    toml = IMAGE_ONNX.replace("model = {", 'weights_file = "w.safetensors"\nmodel = {')
+    root = _image_project(tmp_path / "a", toml)
+    with pytest.raises(ManifestError, match=r"models\.image\.weights_file applies only to"):
+        manifest.load(root / "gas.toml")
+
+
+def test_the_audio_cnn_template_exports_its_stft_front_end(tmp_path: Path) -> None:
+    """torch.stft exports only in its real-valued form: the template renders that for ONNX."""
+    import torch
+
+    root = tmp_path / "audio"
+    root.mkdir()
+    (root / "gas.toml").write_text(
+        "[models.audio]\n"
+        'format = "onnx"\n'
+        'architecture = { template = "audio-cnn", args = { channels = [4, 8] } }\n'
+        'weights = { path = "audio.pt", strip_prefix = "module." }\n'
+    )
+    project = manifest.load(root / "gas.toml")
+    (target,) = project.targets()
+    template = project.template_registry().get("audio-cnn")
+    assert template is not None and target.spec.architecture is not None
+    from gasbuild.stages import render
+
+    source = render.render_model_py(target, template, template.values({"channels": [4, 8]}))
+    assert b"return_complex=False" in source
+    (root / "rendered.py").write_bytes(source)
+    spec = importlib.util.spec_from_file_location(f"audio_{uuid.uuid4().hex}", root / "rendered.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    torch.manual_seed(0)
+    state = module.Detector(2).state_dict()
+    torch.save({f"module.{k}": v for k, v in state.items()}, root / "audio.pt")
+    (result,) = plan.build(project, Cache(tmp_path / "cache"), plan.BuildOptions()).results
+    assert [s.name for s in result.stages][:4] == ["fetch", "convert", "render", "export"]
+    with zipfile.ZipFile(result.zip_path) as zf:
+        assert zf.namelist() == ["audio_detector.onnx"]
