@@ -398,7 +398,7 @@ def test_unwrap_follows_the_loader() -> None:
 
 
 def test_sample_shapes_follow_the_benchmark() -> None:
-    contract = smoke._job(Path("."), CheckOptions(), [])["contract"]
+    contract = smoke.child_job_for(Path("."), CheckOptions(), [])["contract"]
     frames_only = {"preprocessing": {"num_frames": 8}}  # ignored without resize
     assert child.sample_shape(frames_only, "video", contract) == (16, 3, 224, 224)
     both = {"preprocessing": {"num_frames": 8, "resize": [32, 48]}}

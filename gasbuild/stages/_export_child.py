@@ -47,7 +47,7 @@ from gasbuild.stages.validate._smoke_child import (
     read_plan,
     unwrap,
 )
-from gasbuild.stages.validate.onnx import _ort_text
+from gasbuild.stages.validate.onnx import ort_text
 
 EXPORT_DTYPE = "float32"
 _MAX_TEXT = 500
@@ -300,12 +300,12 @@ class Export:
         try:
             session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
         except Exception as exc:
-            message = f"onnxruntime cannot load the exported graph: {_ort_text(exc)}"
+            message = f"onnxruntime cannot load the exported graph: {ort_text(exc)}"
             raise Failed(message, _EXPORT_HINT) from exc
         try:
             outputs = session.run(None, {self.spec["input_name"]: inputs})
         except Exception as exc:
-            message = f"onnxruntime fails on a batch of {batch}: {_ort_text(exc)}"
+            message = f"onnxruntime fails on a batch of {batch}: {ort_text(exc)}"
             raise Failed(message, _with_notes(_FIXED_BATCH_HINT, notes)) from exc
         return outputs[0]
 

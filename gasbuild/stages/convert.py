@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from gasbuild.errors import BuildError, UserError, display_path
+from gasbuild.submission import DTYPES
 
 if TYPE_CHECKING:
     import torch
@@ -42,14 +43,7 @@ SHARD_SUFFIXES = (".safetensors", ".bin")
 # DeepSpeed, EMA trainers); used only to suggest ``state_dict_key``, never to guess silently.
 CONTAINER_KEYS = ("state_dict", "model", "model_state_dict", "module", "ema")
 
-_DTYPE_NAMES = {
-    "float32": "float32",
-    "fp32": "float32",
-    "float16": "float16",
-    "fp16": "float16",
-    "bfloat16": "bfloat16",
-    "bf16": "bfloat16",
-}
+_DTYPE_NAMES = DTYPES  # the loader's spellings: fp16 and float16 are one cache key
 # What safetensors can store; anything else fails with a clear message before writing.
 _STORABLE_DTYPES = (
     *("float64", "float32", "float16", "bfloat16", "complex64"),

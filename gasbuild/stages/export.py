@@ -32,10 +32,7 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import importlib.util
-import json
 import os
-import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,18 +41,14 @@ from typing import Any
 from gasbuild.errors import CheckFailed
 from gasbuild.stages.validate.findings import CheckOptions
 from gasbuild.stages.validate.smoke import (
-    _KILL_GRACE,
-    _STDERR_TAIL,
-    _STDOUT_TAIL,
-    _ChildRun,
-    _exit_text,
-    _job,
-    _kill_group,
-    _last_line,
-    _messages,
-    _Tail,
-    _where,
-    child_env,
+    ChildRun,
+    child_job_for,
+    child_messages,
+    exit_text,
+    last_line,
+    module_paths,
+    phase_text,
+    run_child,
 )
 from gasbuild.submission import (
     AUDIO_SAMPLES,
@@ -154,7 +147,7 @@ def export_onnx(model_dir: Path, out: Path, options: ExportOptions, *, key: str)
     under ``torch.no_grad()`` and runs onnxruntime on the file it wrote. ``key`` (e.g.
     ``models.image``) starts every error message, so the user knows which model failed.
     """
-    paths = _module_paths(CHILD_MODULES)
+    paths = module_paths(CHILD_MODULES)
     if paths is None:
         missing = ", ".join(CHILD_MODULES)
         raise ExportError(
@@ -168,7 +161,7 @@ def export_onnx(model_dir: Path, out: Path, options: ExportOptions, *, key: str)
     try:
         with tempfile.TemporaryDirectory(prefix="gasbuild-export-") as root:
             job = child_job(model_dir, tmp, options, paths)
-            run = _run_child(job, Path(root), options.timeout)
+            run = run_child(job, Path(root), options.timeout, CHILD_SCRIPT)
         result = _result(run, options, key)
         os.replace(tmp, out)
     finally:
@@ -186,7 +179,7 @@ def child_job(
         smoke_batch=options.parity_batch,
         smoke_memory_mb=options.memory_mb,
     )
-    job = _job(model_dir, check, paths)
+    job = child_job_for(model_dir, check, paths)
     job["export"] = {
         "out": str(out),
         "sample_shape": list(options.sample_shape()),
@@ -200,41 +193,9 @@ def child_job(
     return job
 
 
-def _run_child(job: dict[str, Any], root: Path, timeout: float) -> _ChildRun:
-    """The smoke test's runner, for this stage's child script: its own process group, killed
-    whole at the timeout, offline environment, ``root/work`` as its working directory.
-
-    (``smoke._run_child`` hard-codes its script; the only difference is ``CHILD_SCRIPT``.)
-    """
-    work = root / "work"
-    work.mkdir()
-    proc = subprocess.Popen(
-        [sys.executable, "-I", str(CHILD_SCRIPT)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=work,
-        env=child_env(root),
-        start_new_session=True,
-    )
-    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-    out, err = _Tail(proc.stdout, _STDOUT_TAIL), _Tail(proc.stderr, _STDERR_TAIL)
-    try:
-        with proc.stdin:
-            proc.stdin.write(json.dumps(job).encode())
-    except BrokenPipeError:  # the child died at once; its exit status says why
-        pass
-    try:
-        returncode: int | None = proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        returncode = None
-    return _ChildRun(returncode, out.text(_KILL_GRACE), err.text(_KILL_GRACE))
-
-
-def _result(run: _ChildRun, options: ExportOptions, key: str) -> ExportResult:
+def _result(run: ChildRun, options: ExportOptions, key: str) -> ExportResult:
     """The child's result, or an ExportError saying what failed and where."""
-    messages = _messages(run.stdout)
+    messages = child_messages(run.stdout)
     if run.returncode == 0:
         for message in reversed(messages):
             if isinstance(message.get("result"), dict):
@@ -246,15 +207,15 @@ def _result(run: _ChildRun, options: ExportOptions, key: str) -> ExportResult:
                     hint=_text(error.get("hint")) or None,
                 )
     phases = [m for m in messages if "phase" in m]
-    where = _where(phases[-1]) if phases else "starting"
-    last = _last_line(run.stderr)
+    where = phase_text(phases[-1]) if phases else "starting"
+    last = last_line(run.stderr)
     if run.returncode is None:
         hint = f"last output: {last}" if last else "an endless loop, or a model too slow on CPU"
         raise ExportError(
             f"{key}: the ONNX export did not finish within {options.timeout:g} s, while {where}",
             hint=hint,
         )
-    how = _exit_text(run.returncode)
+    how = exit_text(run.returncode)
     raise ExportError(
         f"{key}: the ONNX export's process {how} while {where}" + (f": {last}" if last else ""),
         hint=f"the memory limit is {options.memory_mb} MB",
@@ -283,23 +244,6 @@ def _text(value: object) -> str:
     if not isinstance(value, str):
         return ""
     return " ".join(value.split())[:_MAX_MESSAGE]
-
-
-def _module_paths(names: tuple[str, ...]) -> list[str] | None:
-    """The sys.path entries holding ``names``, or None when one is missing (nothing imported)."""
-    paths: list[str] = []
-    for name in names:
-        try:
-            spec = importlib.util.find_spec(name)
-        except (ImportError, ValueError):
-            return None
-        if spec is None or spec.origin is None:
-            return None
-        root = Path(spec.origin).parent
-        entry = str(root.parent if spec.submodule_search_locations else root)
-        if entry not in paths:
-            paths.append(entry)
-    return paths
 
 
 def _version(name: str) -> str | None:

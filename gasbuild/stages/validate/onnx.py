@@ -429,12 +429,12 @@ def _run(data: bytes, name: str, feed: _Feed, opts: CheckOptions) -> list[Findin
     try:
         session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... classes
-        return [_finding("GAS507", f"onnxruntime cannot load the model: {_ort_text(exc)}", name)]
+        return [_finding("GAS507", f"onnxruntime cannot load the model: {ort_text(exc)}", name)]
     for batch in dict.fromkeys((opts.smoke_batch, 1)):
         try:
             outputs = session.run(None, {feed.name: _dummy(feed, batch)})
         except Exception as exc:
-            message = f"onnxruntime failed on a batch of {batch}: {_ort_text(exc)}"
+            message = f"onnxruntime failed on a batch of {batch}: {ort_text(exc)}"
             return [_finding("GAS507", message, name)]
         problem = _output_problem(outputs[0], batch, feed.classes)
         if problem is not None:
@@ -481,7 +481,7 @@ def _listed(names: list[str]) -> str:
     return shown + (f" and {len(names) - _MAX_LISTED} more" if len(names) > _MAX_LISTED else "")
 
 
-def _ort_text(exc: BaseException) -> str:
+def ort_text(exc: BaseException) -> str:
     """onnxruntime's message without its status prefix and C++ source location."""
     text = _ORT_STATUS.sub("", " ".join(str(exc).split()))
     return _first_line(_ORT_SOURCE.sub("", text))

@@ -84,15 +84,16 @@ _MAX_LINE = 300
 
 def smoke_available() -> bool:
     """Whether the child can import torch (and safetensors, yaml), without importing them."""
-    return _module_paths() is not None
+    return module_paths() is not None
 
 
-def _module_paths() -> list[str] | None:
-    """The sys.path entries holding the child's modules, or None when one is missing."""
+def module_paths(names: tuple[str, ...] | None = None) -> list[str] | None:
+    """The sys.path entries holding ``names``, or None when one is missing (nothing imported):
+    the child runs with ``-I``, so it is handed these instead of PYTHONPATH."""
     import importlib.util
 
     paths: list[str] = []
-    for name in CHILD_MODULES:
+    for name in CHILD_MODULES if names is None else names:
         try:
             spec = importlib.util.find_spec(name)
         except (ImportError, ValueError):
@@ -108,7 +109,7 @@ def _module_paths() -> list[str] | None:
 
 def check_smoke(sub: Submission, opts: CheckOptions) -> list[Finding]:
     """Run the submission's model in a sandboxed child; its findings, or why it failed."""
-    paths = _module_paths()
+    paths = module_paths()
     if paths is None:
         missing = ", ".join(CHILD_MODULES)
         message = f"smoke test not run: the child needs {missing}, and one is not installed"
@@ -116,8 +117,8 @@ def check_smoke(sub: Submission, opts: CheckOptions) -> list[Finding]:
     with tempfile.TemporaryDirectory(prefix="gasbuild-smoke-") as tmp:
         root = Path(tmp)
         model_dir = _stage(sub, root / "submission")
-        job = _job(model_dir, opts, paths)
-        run = _run_child(job, root, opts.smoke_timeout)
+        job = child_job_for(model_dir, opts, paths)
+        run = run_child(job, root, opts.smoke_timeout)
     return _findings(run, opts)
 
 
@@ -142,7 +143,7 @@ def _link(source: Path, dest: Path) -> bool:
     return True
 
 
-def _job(model_dir: Path, opts: CheckOptions, paths: list[str]) -> dict[str, Any]:
+def child_job_for(model_dir: Path, opts: CheckOptions, paths: list[str]) -> dict[str, Any]:
     """The child's instructions, with the contract tables it must not import."""
     return {
         "model_dir": str(model_dir),
@@ -223,7 +224,7 @@ class _Tail:
 
 
 @dataclass(frozen=True)
-class _ChildRun:
+class ChildRun:
     """How the child ended, with the tails of what it wrote."""
 
     returncode: int | None  # None: killed at the timeout
@@ -231,12 +232,15 @@ class _ChildRun:
     stderr: str
 
 
-def _run_child(job: dict[str, Any], root: Path, timeout: float) -> _ChildRun:
-    """Run the child in its own process group; kill the whole group at the timeout."""
+def run_child(
+    job: dict[str, Any], root: Path, timeout: float, script: Path = CHILD_SCRIPT
+) -> ChildRun:
+    """Run a child script (the smoke test's, or the export stage's) on ``job`` in its own
+    process group, offline, in ``root/work``; kill the whole group at the timeout."""
     work = root / "work"
     work.mkdir()
     proc = subprocess.Popen(
-        [sys.executable, "-I", str(CHILD_SCRIPT)],
+        [sys.executable, "-I", str(script)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -256,7 +260,7 @@ def _run_child(job: dict[str, Any], root: Path, timeout: float) -> _ChildRun:
     except subprocess.TimeoutExpired:
         _kill_group(proc)
         returncode = None
-    return _ChildRun(returncode, out.text(_KILL_GRACE), err.text(_KILL_GRACE))
+    return ChildRun(returncode, out.text(_KILL_GRACE), err.text(_KILL_GRACE))
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -265,7 +269,7 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     proc.wait()
 
 
-def _messages(stdout: str) -> list[dict[str, Any]]:
+def child_messages(stdout: str) -> list[dict[str, Any]]:
     """The child's protocol lines (anything else on stdout is ignored)."""
     messages = []
     for line in stdout.splitlines():
@@ -278,30 +282,30 @@ def _messages(stdout: str) -> list[dict[str, Any]]:
     return messages
 
 
-def _findings(run: _ChildRun, opts: CheckOptions) -> list[Finding]:
-    messages = _messages(run.stdout)
+def _findings(run: ChildRun, opts: CheckOptions) -> list[Finding]:
+    messages = child_messages(run.stdout)
     results = [m["result"] for m in messages if isinstance(m.get("result"), dict)]
     if results and run.returncode == 0:
         return [f for f in map(_finding, results[-1].get("findings", [])) if f is not None]
     phases = [m for m in messages if "phase" in m]
-    where = _where(phases[-1]) if phases else "starting"
-    last = _last_line(run.stderr)
+    where = phase_text(phases[-1]) if phases else "starting"
+    last = last_line(run.stderr)
     if run.returncode is None:
         message = f"the smoke test did not finish within {opts.smoke_timeout:g} s, while {where}"
         hint = f"last output: {last}" if last else "an endless loop, or a model too slow on CPU"
         return [Finding("GAS607", "error", message, file=MODEL_FILE, hint=hint)]
-    how = _exit_text(run.returncode)
+    how = exit_text(run.returncode)
     message = f"the smoke test's process {how} while {where}" + (f": {last}" if last else "")
     hint = f"the memory limit is {opts.smoke_memory_mb} MB"
     return [Finding("GAS608", "error", message, file=MODEL_FILE, hint=hint)]
 
 
-def _where(phase: dict[str, Any]) -> str:
+def phase_text(phase: dict[str, Any]) -> str:
     batch = phase.get("batch")
     return str(phase["phase"]) + (f" on a batch of {batch}" if batch is not None else "")
 
 
-def _exit_text(returncode: int) -> str:
+def exit_text(returncode: int) -> str:
     if returncode < 0:
         try:
             return f"was killed by {signal.Signals(-returncode).name}"
@@ -310,7 +314,7 @@ def _exit_text(returncode: int) -> str:
     return f"exited with status {returncode} and no result"
 
 
-def _last_line(text: str) -> str:
+def last_line(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1][:_MAX_LINE] if lines else ""
 
