@@ -116,3 +116,51 @@ def test_without_the_input_size_the_smoke_test_catches_the_mismatch(tmp_path: Pa
     assert result.returncode == 1  # the submission has errors (CheckFailed), not a usage error
     assert "GAS6" in result.stderr  # loading or running the model fails in the smoke test
     assert not (project / "dist" / "image_detector.zip").exists()
+
+
+def test_a_noop_rebuild_of_the_templates_example_imports_nothing_heavy(tmp_path: Path) -> None:
+    """Render, convert and validate all hit: no jinja2, torch, timm or transformers import."""
+    import os
+    import subprocess
+    import sys
+
+    project = tmp_path / "templates"
+    shutil.copytree(EXAMPLES / "templates", project, ignore=shutil.ignore_patterns("dist"))
+    env = {**os.environ, "GASBUILD_CACHE_DIR": str(tmp_path / "cache")}
+    assert run_cli("build", "-C", str(project), env=env).returncode == 0
+    heavy = ["torch", "timm", "transformers", "jinja2", "safetensors", "onnx"]
+    code = (
+        "import atexit, sys\n"
+        f"heavy = {heavy!r}\n"
+        "atexit.register(lambda: print('HEAVY=' + ','.join(m for m in heavy if m in "
+        "sys.modules), file=sys.stderr))\n"
+        "from gasbuild.cli import main\n"
+        f"main(['build', '-C', {str(project)!r}, '--json'])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert "HEAVY=\n" in result.stderr
+    for model in json.loads(result.stdout)["models"]:
+        assert set(model["stages"].values()) == {"hit"}, model["stages"]
+
+
+def test_a_timm_template_exports_to_onnx(tmp_path: Path) -> None:
+    """format = "onnx" from the timm-image declaration: exported, checked against torch."""
+    import onnx
+
+    project = tmp_path / "onnx"
+    shutil.copytree(EXAMPLES / "templates", project, ignore=shutil.ignore_patterns("dist"))
+    text = (project / "gas.toml").read_text()
+    image = text.split("[models.video]")[0].replace(
+        "[models.image]", '[models.image]\nformat = "onnx"'
+    )
+    (project / "gas.toml").write_text(image)
+    result = run_cli("build", "-C", str(project))
+    assert result.returncode == 0, result.stderr
+    with zipfile.ZipFile(project / "dist" / "image_detector.zip") as zf:
+        assert zf.namelist() == ["image_detector.onnx"]
+        model = onnx.load_from_string(zf.read("image_detector.onnx"))
+    dims = [d.dim_param or d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    assert dims[1:] == [3, 64, 64]
