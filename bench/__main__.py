@@ -68,6 +68,22 @@ preprocessing = { resize = [32, 32] }
 """
 
 
+# The checkpoint a miner holds: the same tensors, saved with torch.save (zip format).
+WRITE_CHECKPOINT = """
+import sys, torch
+from pathlib import Path
+from safetensors.torch import load_file
+source = Path(sys.argv[1])
+torch.save(load_file(str(source)), source.with_suffix(".pt"))
+"""
+
+# How a miner converts by hand: load it all, then save_file (which serialises it all in memory).
+HAND_CONVERSION = """
+import sys, torch
+from safetensors.torch import save_file
+save_file(torch.load(sys.argv[1], map_location="cpu", weights_only=True), sys.argv[2])
+"""
+
 # What the reference client does: the whole zip in memory, hashed, then one PUT of those bytes.
 READ_ALL_UPLOADER = """
 import hashlib, json, urllib.request
@@ -263,6 +279,25 @@ class Bench:
         )
         (self.workdir / "copy.bin").unlink(missing_ok=True)
         self.run_push(zip_path)
+        self.run_convert()
+
+    def run_convert(self) -> None:
+        """A .pt checkpoint of the same tensors: gasbuild's conversion stage against the
+        hand conversion a miner would write (torch.load, then safetensors' save_file)."""
+        checkpoint = self.project / "model.pt"
+        subprocess.run([sys.executable, "-c", WRITE_CHECKPOINT, str(self.weights)], check=True)
+        self.weights.unlink()  # only the checkpoint now: the build must convert it
+        manifest = self.project / "gas.toml"
+        manifest.write_text(manifest.read_text().replace("model.safetensors", "model.pt"))
+        out = str(self.workdir / "hand.safetensors")
+        self.measure(
+            "hand conversion (load + save)",
+            [sys.executable, "-c", HAND_CONVERSION, str(checkpoint), out],
+        )
+        Path(out).unlink(missing_ok=True)
+        build = gasbuild_cmd("build", "--no-smoke")
+        self.measure("gasbuild cold build from .pt", build, prepare=self.clear_cache)
+        self.measure("gasbuild no-op rebuild from .pt", build)
 
     def run_push(self, zip_path: str) -> None:
         """`gasbuild push` and a read-all uploader against the same loopback fake upload API."""
@@ -300,6 +335,12 @@ class Bench:
         out = {"L (2 x sha256 + cp), s": floor}
         for m in self.results:
             out[f"{m.case} / L"] = m.best / floor
+        hand = {m.case: m for m in self.results}.get("hand conversion (load + save)")
+        if hand is not None:
+            for m in self.results:
+                if m.case.endswith("from .pt"):
+                    out[f"{m.case} / hand conversion"] = m.best / hand.best
+                    out[f"{m.case} peak RSS / hand conversion"] = m.peak_rss_mib / hand.peak_rss_mib
         return out
 
 

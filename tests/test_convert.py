@@ -430,30 +430,20 @@ def test_same_input_gives_identical_bytes(tmp_path: Path) -> None:
 def test_failed_write_leaves_old_output_and_no_temp(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import safetensors
-    import safetensors.torch
+    from gasbuild.stages import convert as convert_module
 
     out = tmp_path / "model.safetensors"
     out.write_bytes(b"old")
     path = _save(_state_dict(), tmp_path / "m.pt")
 
-    def broken(*args: Any, **kwargs: Any) -> None:
-        Path(args[1]).write_bytes(b"partial")
-        raise RuntimeError("Some tensors share memory\nmore")
+    def broken(tensors: Any, stream: Any, metadata: Any) -> int:
+        stream.write(b"partial")
+        raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(safetensors.torch, "save_file", broken)
-    with pytest.raises(
-        ConversionError, match=r"cannot write safetensors: Some tensors share memory$"
-    ):
+    monkeypatch.setattr(convert_module, "write_safetensors", broken)
+    with pytest.raises(BuildError, match="No space left on device"):
         convert([path], NONE, out, key=KEY)
     assert out.read_bytes() == b"old"
-
-    def disk_full(*args: Any, **kwargs: Any) -> None:
-        raise safetensors.SafetensorError("Error while serializing: I/O error: No space left")
-
-    monkeypatch.setattr(safetensors.torch, "save_file", disk_full)
-    with pytest.raises(BuildError, match=r"cannot write .*No space left"):
-        convert([path], NONE, out, key=KEY)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt", "model.safetensors"]
 
 
@@ -733,3 +723,45 @@ def test_copied_shards_need_no_suffix(tmp_path: Path) -> None:
         blobs.append(blob)
     got, _ = _run(blobs, tmp_path, index=index, labels=[f.name for f in files])
     _assert_same(got, sd)
+
+
+def test_the_streaming_writer_reads_back_as_safetensors_for_every_dtype(tmp_path: Path) -> None:
+    """Our writer (no bytes copy of the model) gives files the safetensors library reads, with
+    every dtype, empty and scalar tensors, and the same bytes for the same tensors."""
+    import io
+
+    import torch
+    from safetensors.torch import load_file
+
+    from gasbuild.stages.convert import write_safetensors
+
+    tensors = {
+        "f32": torch.randn(3, 4),
+        "bf16": torch.randn(5).to(torch.bfloat16),
+        "f16": torch.randn(2, 2).half(),
+        "i64": torch.arange(7),
+        "u8": torch.arange(9, dtype=torch.uint8),
+        "mask": torch.tensor([True, False, True]),
+        "scalar": torch.tensor(2.5),
+        "empty": torch.zeros(0, 4),
+        "f8": torch.randn(4).to(torch.float8_e4m3fn),
+    }
+    path = tmp_path / "w.safetensors"
+    with path.open("wb") as stream:
+        written = write_safetensors(tensors, stream, {"format": "pt"})
+    assert written == path.stat().st_size
+    back = load_file(str(path))
+    assert set(back) == set(tensors)
+    for name, tensor in tensors.items():
+        assert back[name].dtype == tensor.dtype and back[name].shape == tensor.shape
+        assert torch.equal(_bytes_of(back[name]), _bytes_of(tensor))
+    again = io.BytesIO()
+    write_safetensors(dict(reversed(list(tensors.items()))), again, {"format": "pt"})
+    assert again.getvalue() == path.read_bytes()
+
+
+def _bytes_of(tensor: Any) -> Any:
+    import torch
+
+    flat = tensor.reshape(-1)
+    return flat if flat.dtype == torch.uint8 else flat.view(torch.uint8)

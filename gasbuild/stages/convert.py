@@ -27,7 +27,7 @@ import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 from gasbuild.errors import BuildError, UserError, display_path
 from gasbuild.submission import DTYPES
@@ -45,11 +45,28 @@ CONTAINER_KEYS = ("state_dict", "model", "model_state_dict", "module", "ema")
 
 _DTYPE_NAMES = DTYPES  # the loader's spellings: fp16 and float16 are one cache key
 # What safetensors can store; anything else fails with a clear message before writing.
-_STORABLE_DTYPES = (
-    *("float64", "float32", "float16", "bfloat16", "complex64"),
-    *("int64", "int32", "int16", "int8", "uint64", "uint32", "uint16", "uint8", "bool"),
-    *("float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz"),
-)
+# What safetensors can store: torch dtype name -> the format's dtype code.
+_STORABLE_DTYPES = {
+    "float64": "F64",
+    "float32": "F32",
+    "float16": "F16",
+    "bfloat16": "BF16",
+    "complex64": "C64",
+    "int64": "I64",
+    "int32": "I32",
+    "int16": "I16",
+    "int8": "I8",
+    "uint64": "U64",
+    "uint32": "U32",
+    "uint16": "U16",
+    "uint8": "U8",
+    "bool": "BOOL",
+    "float8_e4m3fn": "F8_E4M3",
+    "float8_e4m3fnuz": "F8_E4M3FNUZ",
+    "float8_e5m2": "F8_E5M2",
+    "float8_e5m2fnuz": "F8_E5M2FNUZ",
+}
+_HEADER_ALIGN = 8  # the header is space-padded so that the data starts 8-byte aligned
 _SHOWN = 3  # how many names an error message quotes before "..."
 _ZIP_MAGIC = b"PK\x03\x04"
 _LFS_POINTER = b"version https://git-lfs.github.com/spec/"
@@ -706,22 +723,60 @@ def _unshare(tensors: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor],
 def _write(tensors: dict[str, torch.Tensor], out: Path, key: str) -> None:
     """Write the safetensors file through a temp file beside ``out`` and an atomic rename.
 
-    A tensor safetensors refuses is the input's fault (ConversionError); a failed write (disk
-    full, no permission) is the machine's (BuildError).
+    A failed write (disk full, no permission) is the machine's fault (BuildError).
     """
-    from safetensors import SafetensorError
-    from safetensors.torch import save_file
-
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         with _temp_beside(out) as tmp:
-            save_file(tensors, tmp, metadata={"format": "pt"})
+            with tmp.open("wb") as stream:
+                write_safetensors(tensors, stream, metadata={"format": "pt"})
             os.chmod(tmp, 0o644)
             os.replace(tmp, out)
-    except (SafetensorError, OSError) as exc:
+    except OSError as exc:
         raise BuildError(f"{key}: cannot write {display_path(out)}: {_first_line(exc)}") from exc
-    except (ValueError, RuntimeError, KeyError, TypeError) as exc:
-        raise ConversionError(f"{key}: cannot write safetensors: {_first_line(exc)}") from exc
+
+
+def write_safetensors(
+    tensors: Mapping[str, torch.Tensor], stream: BinaryIO, metadata: dict[str, str]
+) -> int:
+    """Serialise contiguous tensors to ``stream`` in the safetensors format; the bytes written.
+
+    Written by hand rather than with ``safetensors.torch.save_file``, which first turns every
+    tensor into a ``bytes`` copy: here each tensor's own memory (often the checkpoint's mmap)
+    goes straight to the file, so converting never holds a second copy of the model. The
+    layout is the library's: tensors by dtype size (largest first, so each is naturally
+    aligned), then by name; a compact JSON header padded with spaces to 8 bytes. The same
+    tensors always give the same bytes.
+    """
+    order = sorted(tensors, key=lambda n: (-tensors[n].element_size(), n))
+    header: dict[str, Any] = {"__metadata__": dict(sorted(metadata.items()))}
+    offset = 0
+    for name in order:
+        tensor = tensors[name]
+        size = tensor.numel() * tensor.element_size()
+        header[name] = {
+            "dtype": _STORABLE_DTYPES[str(tensor.dtype).removeprefix("torch.")],
+            "shape": list(tensor.shape),
+            "data_offsets": [offset, offset + size],
+        }
+        offset += size
+    raw = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    raw += b" " * (-len(raw) % _HEADER_ALIGN)
+    stream.write(len(raw).to_bytes(8, "little"))
+    stream.write(raw)
+    for name in order:
+        tensor = tensors[name]
+        if tensor.numel():
+            stream.write(_byte_view(tensor).numpy().data)
+    return 8 + len(raw) + offset
+
+
+def _byte_view(tensor: torch.Tensor) -> torch.Tensor:
+    """The tensor's memory as uint8, without a copy (it is contiguous: see ``_unshare``)."""
+    import torch
+
+    flat = tensor.reshape(-1)
+    return flat if flat.dtype == torch.uint8 else flat.view(torch.uint8)
 
 
 @contextlib.contextmanager
