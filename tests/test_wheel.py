@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -37,6 +38,9 @@ def test_wheel_ships_templates_and_schemas(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "gasbuild/_data/templates/init/gas.toml.j2" in names
     assert "gasbuild/_data/schemas/gas.schema.json" in names
+    for template in ("timm-image", "timm-video", "audio-cnn", "hf-image"):
+        assert f"gasbuild/_data/templates/models/{template}/template.toml" in names
+        assert f"gasbuild/_data/templates/models/{template}/model.py.j2" in names
 
     site = tmp_path / "site"
     subprocess.run(
@@ -93,3 +97,14 @@ def test_wheel_ships_templates_and_schemas(tmp_path: Path) -> None:
         timeout=120,
     )
     assert check.returncode == 0, check.stderr
+    listed = subprocess.run(
+        [sys.executable, "-m", "gasbuild", "templates", "--json"],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert listed.returncode == 0, listed.stderr
+    names_listed = {t["name"] for t in json.loads(listed.stdout)}
+    assert names_listed == {"timm-image", "timm-video", "audio-cnn", "hf-image"}
