@@ -123,7 +123,15 @@ class RemoteCache:
         except FileNotFoundError:
             return None
 
+    def _parent_dirs(self, path: str) -> None:
+        """A local or mounted directory (file://, a shared NFS path) needs its folders made;
+        object stores have none to make."""
+        protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
+        if "file" in protocols or "local" in protocols:
+            self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+
     def put_action(self, key: str, data: bytes) -> None:
+        self._parent_dirs(self._action(key))
         self.fs.pipe_file(self._action(key), data)
 
     def has_object(self, sha256: str) -> bool:
@@ -135,6 +143,7 @@ class RemoteCache:
     def put_object(self, sha256: str, path: Path) -> None:
         target = self._object(sha256)
         if not self.fs.exists(target):
+            self._parent_dirs(target)
             self.fs.put_file(str(path), target)
 
 

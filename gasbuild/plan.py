@@ -22,7 +22,7 @@ from gasbuild.errors import CheckFailed, SourceError, UserError, display_path
 from gasbuild.manifest import ModelTarget, Project, SourceSpec
 from gasbuild.stages import convert, package, render
 from gasbuild.stages import validate as validate_stage
-from gasbuild.stages.fetch import Fetched, FetchOptions, Pins, make_source
+from gasbuild.stages.fetch import Fetched, FetchOptions, Pins, cached_object, make_source
 from gasbuild.stages.package import Entry, FileBlob, measure_file
 from gasbuild.stages.validate import CheckOptions, Finding, StagedSubmission
 from gasbuild.submission import CONFIG_FILE, MODEL_FILE, Modality, zip_name
@@ -139,7 +139,7 @@ def _prepare(
     """fetch -> convert -> render (-> export): everything before validation."""
     fetched = _fetch_all(project, target, cache, options, locked)
     stages = [StageRun("fetch", all(f.hit for f in fetched.values()))]
-    weights, hit = _weights(project, target, fetched, cache)
+    weights, hit = _weights(target, fetched, cache, options)
     if hit is not None:
         stages.append(StageRun("convert", hit))
     template = _template(project, target)
@@ -147,7 +147,7 @@ def _prepare(
     stages.append(StageRun("render", hit))
     if target.spec.format == "onnx" and target.spec.architecture is not None:
         _check_before_export(target, entries, on_findings)
-        onnx_blob, hit = _export(target, entries, cache)
+        onnx_blob, hit = _export(target, entries, cache, options)
         entries = [Entry.file(f"{target.modality}_detector.onnx", onnx_blob)]
         stages.append(StageRun("export", hit))
     records = {name: _input_record(f) for name, f in fetched.items()}
@@ -347,7 +347,7 @@ def _source_name(spec: SourceSpec) -> str:
 
 
 def _weights(
-    project: Project, target: ModelTarget, fetched: dict[str, Fetched], cache: Cache
+    target: ModelTarget, fetched: dict[str, Fetched], cache: Cache, build: BuildOptions
 ) -> tuple[FileBlob, bool | None]:
     """The safetensors blob to ship (or export from), and whether conversion was a cache hit
     (None: the weights are used as they are, or the model is a ready ONNX file)."""
@@ -375,13 +375,13 @@ def _weights(
         files, labels, digests = [weights.path], [name], {"weights": weights.sha256}
     params = {"kind": kind, "name": name, **options.params()}
     key = action_key("convert", convert.STAGE_VERSION, params, digests)
-    recorded = cache.get_action(key)
-    if recorded is not None and cache.has_object(recorded["sha256"]):
-        return _stored(cache, recorded), True
-    with cache.lock(f"convert:{key}"):
-        recorded = cache.get_action(key)
-        if recorded is not None and cache.has_object(recorded["sha256"]):
-            return _stored(cache, recorded), True
+    done = _cached_output(cache, key, build)
+    if done is not None:
+        return done, True
+    with cache.lock(f"convert:{key}"):  # a concurrent build converts once; the other hits
+        done = _cached_output(cache, key, build)
+        if done is not None:
+            return done, True
         tmp = cache.temp_dir() / f"convert-{key[:16]}-{os.getpid()}.safetensors"
         try:
             convert.convert(
@@ -400,9 +400,12 @@ def _weights(
     return FileBlob(path, blob.size, blob.crc32, blob.sha256), False
 
 
-def _stored(cache: Cache, recorded: dict[str, Any]) -> FileBlob:
-    sha = str(recorded["sha256"])
-    return FileBlob(cache.object_path(sha), int(recorded["size"]), int(recorded["crc32"]), sha)
+def _cached_output(cache: Cache, key: str, build: BuildOptions) -> FileBlob | None:
+    """The object a stage recorded under ``key``, when the local or remote store has it."""
+    recorded = cache.get_action(key)
+    if recorded is None:
+        return None
+    return cached_object(cache, str(recorded["sha256"]), build.fetch)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -505,7 +508,9 @@ def _check_before_export(
         )
 
 
-def _export(target: ModelTarget, entries: list[Entry], cache: Cache) -> tuple[FileBlob, bool]:
+def _export(
+    target: ModelTarget, entries: list[Entry], cache: Cache, build: BuildOptions
+) -> tuple[FileBlob, bool]:
     """The ONNX file exported from the rendered model, cached by the entries' digests."""
     from gasbuild.stages import export
 
@@ -514,13 +519,16 @@ def _export(target: ModelTarget, entries: list[Entry], cache: Cache) -> tuple[Fi
         modality=target.modality, resize=pre.resize, num_frames=pre.num_frames
     )
     key = action_key("export", export.STAGE_VERSION, options.params(), _digests(entries))
-    recorded = cache.get_action(key)
-    if recorded is not None and cache.has_object(recorded["sha256"]):
-        return _stored(cache, recorded), True
+    done = _cached_output(cache, key, build)
+    if done is not None:
+        return done, True
     with (
-        cache.lock(f"export:{key}"),
+        cache.lock(f"export:{key}"),  # a concurrent build exports once; the other hits
         tempfile.TemporaryDirectory(prefix="gasbuild-export-", dir=cache.temp_dir()) as tmp,
     ):
+        done = _cached_output(cache, key, build)
+        if done is not None:
+            return done, True
         model_dir = Path(tmp) / "model"
         model_dir.mkdir()
         for entry in entries:

@@ -119,3 +119,21 @@ def test_the_audio_cnn_template_exports_its_stft_front_end(tmp_path: Path) -> No
     assert [s.name for s in result.stages][:4] == ["fetch", "convert", "render", "export"]
     with zipfile.ZipFile(result.zip_path) as zf:
         assert zf.namelist() == ["audio_detector.onnx"]
+
+
+def test_a_teammates_export_is_pulled_from_the_remote_cache(tmp_path: Path) -> None:
+    """Conversion and export outputs are objects like any other: a second machine with an
+    empty local cache and the same remote reuses them instead of running torch."""
+    from gasbuild.cache import RemoteCache
+
+    remote = (tmp_path / "remote").as_uri()
+    root = _image_project(tmp_path / "a")
+    project = manifest.load(root / "gas.toml")
+    first = plan.build(
+        project, Cache(tmp_path / "one", remote=RemoteCache(remote)), plan.BuildOptions()
+    ).results[0]
+    second = plan.build(
+        project, Cache(tmp_path / "two", remote=RemoteCache(remote)), plan.BuildOptions()
+    ).results[0]
+    assert {s.name: s.hit for s in second.stages}["export"] is True
+    assert second.sha256 == first.sha256

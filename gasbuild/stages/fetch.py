@@ -210,6 +210,14 @@ def _stored_blob(cache: Cache, sha256: str) -> FileBlob:
     return blob
 
 
+def cached_object(cache: Cache, sha256: str, options: FetchOptions) -> FileBlob | None:
+    """A stage output by digest: from the local store, else pulled from the remote cache (so a
+    teammate's conversion or export is reused), else None: the stage must run."""
+    if cache.has_object(sha256):
+        return _stored_blob(cache, sha256)
+    return _pull_from_remote_cache(cache, sha256, options)
+
+
 def _pull_from_remote_cache(cache: Cache, sha256: str, options: FetchOptions) -> FileBlob | None:
     stream = cache.open_remote_object(sha256)
     if stream is None:
