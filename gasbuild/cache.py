@@ -331,14 +331,15 @@ class EntryInfo:
 
 
 def scan(cache: Cache) -> list[EntryInfo]:
-    """Every file in the local cache with its kind, size and last use (mtime)."""
+    """Every file in the local cache with its kind, size and last use (``touch`` moves the
+    access time; a new entry's is its write time)."""
     out = []
     for kind, path in cache.entries():
         try:
             st = path.stat()
         except OSError:
             continue
-        out.append(EntryInfo(kind, path, st.st_size, st.st_mtime))
+        out.append(EntryInfo(kind, path, st.st_size, max(st.st_mtime, st.st_atime)))
     return out
 
 
@@ -393,6 +394,10 @@ def _remove(path: Path) -> None:
 
 
 def touch(path: Path) -> None:
-    """Mark an entry as used now (gc evicts the least recently used first)."""
+    """Mark an entry as used now (gc evicts the least recently used first).
+
+    Only the access time moves: the modification time is part of the stat record that lets a
+    no-op build trust a stored object's digests without reading it again.
+    """
     with contextlib.suppress(OSError):
-        os.utime(path)
+        os.utime(path, ns=(time.time_ns(), path.stat().st_mtime_ns))

@@ -393,11 +393,20 @@ def _weights(
                 labels=labels,
             )
             blob = measure_file(tmp)
-            path = cache.add_object(tmp, blob.sha256)
+            path = _store(cache, tmp, blob)
         finally:
             tmp.unlink(missing_ok=True)
     cache.put_action(key, {"sha256": blob.sha256, "size": blob.size, "crc32": blob.crc32})
     return FileBlob(path, blob.size, blob.crc32, blob.sha256), False
+
+
+def _store(cache: Cache, tmp: Path, blob: FileBlob) -> Path:
+    """Move a stage's output into the store, with its digests recorded, so that a no-op
+    rebuild never reads it again."""
+    path = cache.add_object(tmp, blob.sha256)
+    digests = {"sha256": blob.sha256, "crc32": blob.crc32, "size": blob.size}
+    cache.put_digests(path, FileStat.of(path), digests, ours=True)
+    return path
 
 
 def _cached_output(cache: Cache, key: str, build: BuildOptions) -> FileBlob | None:
@@ -540,7 +549,7 @@ def _export(
         out = Path(tmp) / "model.onnx"
         export.export_onnx(model_dir, out, options, key=target.key)
         blob = measure_file(out)
-        path = cache.add_object(out, blob.sha256)
+        path = _store(cache, out, blob)
     cache.put_action(key, {"sha256": blob.sha256, "size": blob.size, "crc32": blob.crc32})
     return FileBlob(path, blob.size, blob.crc32, blob.sha256), False
 

@@ -4,7 +4,9 @@ stage (sandboxed torch.onnx export, onnxruntime parity), reproducibly."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
+import time
 import uuid
 import zipfile
 from pathlib import Path
@@ -137,3 +139,34 @@ def test_a_teammates_export_is_pulled_from_the_remote_cache(tmp_path: Path) -> N
     ).results[0]
     assert {s.name: s.hit for s in second.stages}["export"] is True
     assert second.sha256 == first.sha256
+
+
+def test_a_noop_rebuild_never_reads_a_stored_conversion_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The converted weights are trusted by their stat record: a rebuild reads no weight byte
+    (using an object only moves its access time, never the mtime that record holds)."""
+    from gasbuild.stages import fetch, package
+
+    toml = IMAGE_ONNX.replace('format = "onnx"\n', "").replace(
+        'weights = { path = "image.safetensors" }',
+        'weights = { path = "image.safetensors", dtype = "float16" }',
+    )
+    root = _image_project(tmp_path / "a", toml)
+    old = time.time() - 60  # older than the stat cache's racy window
+    for path in root.iterdir():
+        os.utime(path, (old, old))
+    project = manifest.load(root / "gas.toml")
+    cache = Cache(tmp_path / "cache")
+    first = plan.build(project, cache, plan.BuildOptions(smoke=False)).results[0]
+    assert {s.name: s.hit for s in first.stages}["convert"] is False
+
+    def no_reads(path: Path) -> None:
+        raise AssertionError(f"read {path}")
+
+    monkeypatch.setattr(fetch, "measure_file", no_reads)
+    monkeypatch.setattr(package, "measure_file", no_reads)
+    monkeypatch.setattr(plan, "measure_file", no_reads)
+    again = plan.build(project, cache, plan.BuildOptions(smoke=False)).results[0]
+    assert all(s.hit for s in again.stages), again.stages
+    assert again.sha256 == first.sha256
