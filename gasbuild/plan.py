@@ -384,7 +384,7 @@ def _weights(
             return done, True
         tmp = cache.temp_dir() / f"convert-{key[:16]}-{os.getpid()}.safetensors"
         try:
-            convert.convert(
+            written = convert.convert(
                 files,
                 options,
                 tmp,
@@ -392,7 +392,7 @@ def _weights(
                 index=weights.path if kind == "index" else None,
                 labels=labels,
             )
-            blob = measure_file(tmp)
+            blob = FileBlob(tmp, written.size, written.crc32, written.sha256)
             path = _store(cache, tmp, blob)
         finally:
             tmp.unlink(missing_ok=True)

@@ -19,6 +19,7 @@ on machines without it.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import pickle
@@ -123,6 +124,9 @@ class ConvertResult:
     cast: int  # floating-point tensors whose dtype changed
     unshared: int  # tensors copied because they shared storage with another or were not contiguous
     dropped: tuple[str, ...] = ()  # names left out; always empty: nothing is dropped silently
+    sha256: str = ""  # of the file written, measured while writing it
+    crc32: int = 0
+    size: int = 0
 
 
 # ------------------------------------------------------------------------------------------------
@@ -322,8 +326,16 @@ def convert(
     _check_storable(tensors, key)
     tensors, cast = _cast(tensors, target)
     tensors, unshared = _unshare(tensors)
-    _write(tensors, out, key)
-    return ConvertResult(tensors=len(tensors), renamed=renamed, cast=cast, unshared=unshared)
+    sha256, crc, size = _write(tensors, out, key)
+    return ConvertResult(
+        tensors=len(tensors),
+        renamed=renamed,
+        cast=cast,
+        unshared=unshared,
+        sha256=sha256,
+        crc32=crc,
+        size=size,
+    )
 
 
 def _target_dtype(name: str | None, key: str) -> torch.dtype | None:
@@ -720,24 +732,45 @@ def _unshare(tensors: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor],
     return out, copied
 
 
-def _write(tensors: dict[str, torch.Tensor], out: Path, key: str) -> None:
-    """Write the safetensors file through a temp file beside ``out`` and an atomic rename.
+def _write(tensors: dict[str, torch.Tensor], out: Path, key: str) -> tuple[str, int, int]:
+    """Write the safetensors file through a temp file beside ``out`` and an atomic rename;
+    its sha256, CRC-32 and size, measured while writing (the build never reads it back).
 
     A failed write (disk full, no permission) is the machine's fault (BuildError).
     """
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         with _temp_beside(out) as tmp:
-            with tmp.open("wb") as stream:
+            with tmp.open("wb") as raw:
+                stream = _Digesting(raw)
                 write_safetensors(tensors, stream, metadata={"format": "pt"})
             os.chmod(tmp, 0o644)
             os.replace(tmp, out)
     except OSError as exc:
         raise BuildError(f"{key}: cannot write {display_path(out)}: {_first_line(exc)}") from exc
+    return stream.sha256.hexdigest(), stream.crc32, stream.size
+
+
+class _Digesting:
+    """A write-only stream that hashes what passes through it (sha256 and CRC-32)."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.sha256 = hashlib.sha256()
+        self.crc32 = 0
+        self.size = 0
+
+    def write(self, data: bytes | memoryview) -> int:
+        from gasbuild.stages.package import crc32
+
+        self.sha256.update(data)
+        self.crc32 = crc32(data, self.crc32)
+        self.size += memoryview(data).nbytes
+        return self.raw.write(data)
 
 
 def write_safetensors(
-    tensors: Mapping[str, torch.Tensor], stream: BinaryIO, metadata: dict[str, str]
+    tensors: Mapping[str, torch.Tensor], stream: BinaryIO | _Digesting, metadata: dict[str, str]
 ) -> int:
     """Serialise contiguous tensors to ``stream`` in the safetensors format; the bytes written.
 
