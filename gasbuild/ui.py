@@ -156,11 +156,25 @@ def print_template(template: Template) -> None:
     out.print(f"needs: {', '.join(('torch', *template.requires))}", highlight=False)
     rows = [[name, arg.describe(), arg.help] for name, arg in template.args.items()]
     table("arguments", ["name", "type", "help"], rows)
-    required = [name for name, arg in template.args.items() if arg.required]
-    example = ", ".join(f"{name} = ..." for name in required)
-    modality = template.modalities[0]
+    required = [arg for arg in template.args.values() if arg.required]
+    args = ", ".join(f"{arg.name} = {_placeholder(arg)}" for arg in required)
     snippet = (
-        f"\n[models.{modality}]\n"
-        f'architecture = {{ template = "{template.name}", args = {{ {example} }} }}'
+        f"\n[models.{template.modalities[0]}]\n"
+        f'architecture = {{ template = "{template.name}", args = {{ {args} }} }}'
     )
     out.print(snippet.replace("args = {  }", "args = {}"), markup=False, highlight=False)
+
+
+_PLACEHOLDERS = {
+    "string": '"..."',
+    "file": '"path/to/file"',
+    "integer": "0",
+    "number": "0.0",
+    "boolean": "false",
+    "list": "[]",
+}
+
+
+def _placeholder(arg: Any) -> str:
+    """A TOML value of the argument's type, to be replaced: the snippet parses as printed."""
+    return _PLACEHOLDERS.get(arg.type, '"..."')

@@ -71,3 +71,40 @@ def test_sigkill_at_any_moment_leaves_nothing_trusted(tmp_path: Path, delay: flo
     assert after.returncode == 0, err.decode()
     assert _zips(project) == _zips(reference)
     assert (project / "gas.lock").read_bytes() == (reference / "gas.lock").read_bytes()
+
+
+def _converting_project(tmp_path: Path, name: str, export: bool) -> Path:
+    """The quickstart image model from a .pt checkpoint (converted), optionally exported."""
+    import torch
+    from safetensors.torch import load_file
+
+    dest = tmp_path / name
+    dest.mkdir()
+    shutil.copy(EXAMPLES / "quickstart" / "models" / "image_model.py", dest)
+    state = load_file(str(EXAMPLES / "quickstart" / "weights" / "image.safetensors"))
+    torch.save({f"module.{k}": v for k, v in state.items()}, dest / "image.pt")
+    fmt = 'format = "onnx"\n' if export else ""
+    (dest / "gas.toml").write_text(
+        "[models.image]\n"
+        f"{fmt}"
+        'architecture = { file = "image_model.py" }\n'
+        'weights = { path = "image.pt", strip_prefix = "module." }\n'
+        "preprocessing = { resize = [64, 64] }\n"
+        "model = { width = 16 }\n"
+    )
+    return dest
+
+
+@pytest.mark.parametrize("export", [False, True], ids=["convert", "convert+export"])
+def test_two_builds_that_convert_and_export_at_once(tmp_path: Path, export: bool) -> None:
+    """The convert and export stages take the cache's lock and re-check under it: both builds
+    succeed with identical outputs, and no temp file is left behind."""
+    cache = tmp_path / "cache"
+    one = _converting_project(tmp_path, "one", export)
+    two = _converting_project(tmp_path, "two", export)
+    procs = [_start(one, cache), _start(two, cache)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err.decode()
+    assert _zips(one) == _zips(two) and len(_zips(one)) == 1
+    assert not list((cache / "tmp").glob("convert-*")), "no conversion temp file left"
