@@ -147,7 +147,7 @@ def _prepare(
     stages.append(StageRun("render", hit))
     if target.spec.format == "onnx" and target.spec.architecture is not None:
         _check_before_export(target, entries, on_findings)
-        onnx_blob, hit = _export(target, entries, cache, options)
+        onnx_blob, hit = _export(target, entries, cache, options, on_findings)
         entries = [Entry.file(f"{target.modality}_detector.onnx", onnx_blob)]
         stages.append(StageRun("export", hit))
     records = {name: _input_record(f) for name, f in fetched.items()}
@@ -518,9 +518,14 @@ def _check_before_export(
 
 
 def _export(
-    target: ModelTarget, entries: list[Entry], cache: Cache, build: BuildOptions
+    target: ModelTarget,
+    entries: list[Entry],
+    cache: Cache,
+    build: BuildOptions,
+    on_findings: FindingsSink | None,
 ) -> tuple[FileBlob, bool]:
-    """The ONNX file exported from the rendered model, cached by the entries' digests."""
+    """The ONNX file exported from the rendered model, cached by the entries' digests; the
+    exporter's warnings are reported (GAS509) from the cache too, so a rebuild still says them."""
     from gasbuild.stages import export
 
     pre = target.preprocessing
@@ -530,6 +535,7 @@ def _export(
     key = action_key("export", export.STAGE_VERSION, options.params(), _digests(entries))
     done = _cached_output(cache, key, build)
     if done is not None:
+        _export_warnings(target, cache.get_action(key), on_findings)
         return done, True
     with (
         cache.lock(f"export:{key}"),  # a concurrent build exports once; the other hits
@@ -537,6 +543,7 @@ def _export(
     ):
         done = _cached_output(cache, key, build)
         if done is not None:
+            _export_warnings(target, cache.get_action(key), on_findings)
             return done, True
         model_dir = Path(tmp) / "model"
         model_dir.mkdir()
@@ -547,11 +554,26 @@ def _export(
             else:
                 dest.symlink_to(entry.data.path.resolve())
         out = Path(tmp) / "model.onnx"
-        export.export_onnx(model_dir, out, options, key=target.key)
+        result = export.export_onnx(model_dir, out, options, key=target.key)
         blob = measure_file(out)
         path = _store(cache, out, blob)
-    cache.put_action(key, {"sha256": blob.sha256, "size": blob.size, "crc32": blob.crc32})
+    outputs = {"sha256": blob.sha256, "size": blob.size, "crc32": blob.crc32}
+    cache.put_action(key, {**outputs, "warnings": list(result.warnings)})
+    _export_warnings(target, {"warnings": result.warnings}, on_findings)
     return FileBlob(path, blob.size, blob.crc32, blob.sha256), False
+
+
+def _export_warnings(
+    target: ModelTarget, recorded: dict[str, Any] | None, on_findings: FindingsSink | None
+) -> None:
+    warnings = [str(w) for w in (recorded or {}).get("warnings", [])]
+    if on_findings is None or not warnings:
+        return
+    hint = "the ONNX graph may not compute what model.py does for other inputs; check it"
+    from gasbuild.stages.validate.onnx import EXPORT_WARNING
+
+    findings = [Finding(EXPORT_WARNING, "warning", w, file=MODEL_FILE, hint=hint) for w in warnings]
+    on_findings(f"{target.key}.architecture", findings)
 
 
 # ------------------------------------------------------------------------------------------------

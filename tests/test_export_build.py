@@ -170,3 +170,54 @@ def test_a_noop_rebuild_never_reads_a_stored_conversion_again(
     again = plan.build(project, cache, plan.BuildOptions(smoke=False)).results[0]
     assert all(s.hit for s in again.stages), again.stages
     assert again.sha256 == first.sha256
+
+
+TRACED_BRANCH = """\
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self, num_classes: int) -> None:
+        super().__init__()
+        self.head = nn.Linear(3, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled = x.float().mean(dim=(2, 3)) / 255.0
+        if pooled.sum() > -1.0:  # always true: the tracer keeps this branch as a constant
+            return self.head(pooled)
+        return self.head(-pooled)
+
+
+def load_model(weights_path: str, num_classes: int = 2) -> nn.Module:
+    model = Net(num_classes)
+    model.load_state_dict(load_file(weights_path), strict=True)
+    return model.train(False)
+"""
+
+
+def test_the_exporters_warnings_are_reported_on_every_build(tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    root = tmp_path / "traced"
+    root.mkdir()
+    (root / "model.py").write_text(TRACED_BRANCH)
+    torch.manual_seed(0)
+    save_file({"head.weight": torch.randn(2, 3), "head.bias": torch.zeros(2)}, root / "w.st")
+    (root / "gas.toml").write_text(
+        '[models.image]\nformat = "onnx"\narchitecture = { file = "model.py" }\n'
+        'weights = { path = "w.st" }\npreprocessing = { resize = [32, 32] }\n'
+    )
+    project = manifest.load(root / "gas.toml")
+    for attempt in ("cold", "cached"):
+        seen: list[str] = []
+        plan.build(
+            project,
+            Cache(tmp_path / "cache"),
+            plan.BuildOptions(),
+            on_findings=lambda origin, fs: seen.extend(f"{f.code} {f.message}" for f in fs),
+        )
+        warned = [m for m in seen if m.startswith("GAS509")]
+        assert warned and "boolean" in warned[0], (attempt, seen)

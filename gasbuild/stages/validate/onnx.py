@@ -22,6 +22,8 @@ Codes::
                      warning: dynamic C, or no declared shape
     GAS507  error    onnxruntime cannot build a session or run the dummy batch
     GAS508  error    the run's first output has the wrong shape, is not float, or is not finite
+    GAS509  warning  the export of a declared model (``format = "onnx"`` with an architecture)
+                     warned, e.g. a traced constant (reported by the build, see ``EXPORT_WARNING``)
 """
 
 from __future__ import annotations
@@ -67,6 +69,8 @@ _FLOAT_INPUT = "float32"
 # A declared dim: a fixed size, a symbolic name, or None when nothing is declared.
 Dim = int | str | None
 _RANK_TO_MODALITY: dict[int, Modality] = {INPUTS[m].rank: m for m in MODALITIES}
+
+EXPORT_WARNING = "GAS509"  # the build reports the exporter's warnings under this code
 
 
 @dataclass(frozen=True)
