@@ -17,6 +17,7 @@ from conftest import EXAMPLES
 from gasbuild import manifest, plan
 from gasbuild.cache import Cache
 from gasbuild.errors import CheckFailed, ManifestError
+from gasbuild.stages.validate import Finding
 
 pytestmark = pytest.mark.slow
 
@@ -213,11 +214,10 @@ def test_the_exporters_warnings_are_reported_on_every_build(tmp_path: Path) -> N
     project = manifest.load(root / "gas.toml")
     for attempt in ("cold", "cached"):
         seen: list[str] = []
-        plan.build(
-            project,
-            Cache(tmp_path / "cache"),
-            plan.BuildOptions(),
-            on_findings=lambda origin, fs: seen.extend(f"{f.code} {f.message}" for f in fs),
-        )
+
+        def collect(origin: str, findings: list[Finding], into: list[str] = seen) -> None:
+            into.extend(f"{f.code} {f.message}" for f in findings)
+
+        plan.build(project, Cache(tmp_path / "cache"), plan.BuildOptions(), on_findings=collect)
         warned = [m for m in seen if m.startswith("GAS509")]
         assert warned and "boolean" in warned[0], (attempt, seen)
