@@ -10,8 +10,10 @@ are read only with ``torch.load(weights_only=True)``, whose restricted unpickler
 global outside a small allow-list; gasbuild never falls back to a full unpickle and says which
 global was refused instead. Safetensors inputs are read with safetensors itself.
 
-The output depends only on the tensors: safetensors orders its header and data itself and the
-metadata is fixed, so the same input gives the same bytes and the same cache digest every time.
+The output depends only on the tensors: ``write_safetensors`` lays them out as the safetensors
+library does (by dtype size, then name; fixed metadata) and streams each tensor's memory to the
+file without a ``bytes`` copy, so the same input gives the same bytes and the same cache digest
+every time.
 Torch is imported inside the functions that need it, so ``gasbuild check`` and the CLI start fast
 on machines without it.
 """
