@@ -249,16 +249,27 @@ def schema(check_file: Path | None) -> None:
     show_default=True,
     help="Submission format.",
 )
+@click.option(
+    "--template",
+    metavar="NAME",
+    help="Declare the architecture with a template (`gasbuild templates`) instead of writing "
+    "a model.py; the modality defaults to the template's.",
+)
 @click.option("--name", help="Model name prefix (default: the directory's name).")
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
 def init(
-    directory: Path, modalities: Sequence[str], fmt: str, name: str | None, force: bool
+    directory: Path,
+    modalities: Sequence[str],
+    fmt: str,
+    template: str | None,
+    name: str | None,
+    force: bool,
 ) -> None:
-    """Write a commented gas.toml (and a starter model.py per modality)."""
+    """Write a commented gas.toml (and a starter model.py per modality, unless --template)."""
     from gasbuild import scaffold, ui
 
     written = scaffold.init_project(
-        directory, tuple(modalities) or ("image",), fmt, name=name, force=force
+        directory, tuple(modalities), fmt, name=name, force=force, template=template
     )
     for path in written:
         ui.err.print(f"wrote {path}", markup=False, highlight=False)

@@ -17,6 +17,7 @@ templates live in ``templates/models/`` and a project may add its own directory
     type = "string"                     # string | integer | number | boolean | list | file
     required = true
     help = "timm model name, e.g. resnet18"
+    example = "resnet18"                # shown by `gasbuild init --template` and snippets
     # optional: default, choices, min, max, items (list element type), min_items, max_items
 
 Arguments are checked before anything is fetched, so a wrong one is a manifest error that names
@@ -85,6 +86,7 @@ class Arg:
     items: str | None = None
     min_items: int | None = None
     max_items: int | None = None
+    example: Any = None  # a realistic value for required arguments (init, snippets)
 
     def describe(self) -> str:
         """``integer, default 2, 1..3`` for listings."""
@@ -299,6 +301,7 @@ _ARG_KEYS = {
     "items",
     "min_items",
     "max_items",
+    "example",
 }
 
 
@@ -329,14 +332,18 @@ def _load_arg(name: str, spec: Any, where: str) -> Arg:
         items=items,
         min_items=spec.get("min_items"),
         max_items=spec.get("max_items"),
+        example=spec.get("example"),
     )
     if arg.required and arg.default is not None:
         raise TemplateError(f"{at} is required and has a default; keep one")
-    if arg.default is not None:
+    for key in ("default", "example"):
+        value = spec.get(key)
+        if value is None:
+            continue
         try:
-            arg.check(arg.default)
+            arg.check(value)
         except ArgError as exc:
-            raise TemplateError(f"{at}.default {exc}") from None
+            raise TemplateError(f"{at}.{key} {exc}") from None
     return arg
 
 
@@ -443,8 +450,37 @@ __all__ = [
     "Template",
     "TemplateError",
     "builtin_dir",
+    "example_args",
     "load_template",
     "py_literal",
     "registry",
     "render",
+    "toml_value",
 ]
+
+
+def toml_value(value: Any) -> str:
+    """A TOML inline value (for gas.toml snippets): ``"resnet18"``, ``[16, 32]``, ``true``."""
+    import tomli_w
+
+    return tomli_w.dumps({"v": value}).split("=", 1)[1].strip()
+
+
+def example_args(template: Template) -> str:
+    """``{ model_name = "resnet18" }``: the required arguments with their examples, as TOML."""
+    parts = []
+    for arg in template.args.values():
+        if arg.required:
+            value = arg.example if arg.example is not None else _PLACEHOLDERS[arg.type]
+            parts.append(f"{arg.name} = {toml_value(value)}")
+    return "{ " + ", ".join(parts) + " }" if parts else "{}"
+
+
+_PLACEHOLDERS: dict[str, Any] = {
+    "string": "...",
+    "file": "path/to/file",
+    "integer": 0,
+    "number": 0.0,
+    "boolean": False,
+    "list": [],
+}

@@ -156,25 +156,10 @@ def print_template(template: Template) -> None:
     out.print(f"needs: {', '.join(('torch', *template.requires))}", highlight=False)
     rows = [[name, arg.describe(), arg.help] for name, arg in template.args.items()]
     table("arguments", ["name", "type", "help"], rows)
-    required = [arg for arg in template.args.values() if arg.required]
-    args = ", ".join(f"{arg.name} = {_placeholder(arg)}" for arg in required)
+    from gasbuild.templates import example_args
+
     snippet = (
         f"\n[models.{template.modalities[0]}]\n"
-        f'architecture = {{ template = "{template.name}", args = {{ {args} }} }}'
+        f'architecture = {{ template = "{template.name}", args = {example_args(template)} }}'
     )
-    out.print(snippet.replace("args = {  }", "args = {}"), markup=False, highlight=False)
-
-
-_PLACEHOLDERS = {
-    "string": '"..."',
-    "file": '"path/to/file"',
-    "integer": "0",
-    "number": "0.0",
-    "boolean": "false",
-    "list": "[]",
-}
-
-
-def _placeholder(arg: Any) -> str:
-    """A TOML value of the argument's type, to be replaced: the snippet parses as printed."""
-    return _PLACEHOLDERS.get(arg.type, '"..."')
+    out.print(snippet, markup=False, highlight=False)
