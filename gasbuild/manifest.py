@@ -653,7 +653,7 @@ def _architecture_errors(
         yield project.error(
             f"{key}.sha256",
             "pins a file or url, not a template",
-            "gas.lock records the template's digest; remove sha256",
+            "gas.lock records the rendered model.py's digest; remove sha256",
         )
     yield from _template_errors(project, key, modality, arch)
     if spec.model:

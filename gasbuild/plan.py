@@ -152,10 +152,11 @@ def _prepare(
         stages.append(StageRun("export", hit))
     records = {name: _input_record(f) for name, f in fetched.items()}
     if template is not None:
+        # What it renders is locked through the model.py entry, so a change to a template that
+        # renders the same file (its help text, say) does not unlock every gas.lock using it.
         records["architecture"] = {
             "template": template.name,
             "source": "builtin" if template.builtin else "project",
-            "sha256": template.digest(),
         }
     return Prepared(entries, records, stages)
 

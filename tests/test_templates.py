@@ -4,6 +4,7 @@ templates, safe and deterministic rendering, the CLI, and end-to-end builds from
 from __future__ import annotations
 
 import ast
+import hashlib
 import importlib.util
 import json
 import math
@@ -265,7 +266,7 @@ IMAGE = '[models.image]\nweights = { path = "w.safetensors" }\n'
             'args = { model_name = "r" } }\n',
             "models.image.architecture.sha256",
             "sha256",
-            ["pins a file or url, not a template", "gas.lock records the template's digest"],
+            ["pins a file or url, not a template", "gas.lock records the rendered model.py"],
             id="sha256-with-template",
         ),
         pytest.param(
@@ -590,9 +591,8 @@ def test_build_uses_a_project_template_and_a_shadowed_builtin(tmp_path: Path) ->
     audio_arch = entries["audio"]["inputs"]["architecture"]
     assert image_arch["template"] == "tiny-image" and image_arch["source"] == "project"
     assert audio_arch["template"] == "audio-cnn" and audio_arch["source"] == "project"
-    builtin = registry().get("audio-cnn")
-    assert builtin is not None and audio_arch["sha256"] != builtin.digest()
-    assert audio_arch["sha256"] == project.template_registry().get("audio-cnn").digest()  # type: ignore[union-attr]
+    shipped = hashlib.sha256(audio_py).hexdigest()
+    assert entries["audio"]["entries"]["model.py"] == shipped  # the project copy's rendering
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1139,15 +1139,11 @@ def test_e2e_module_prefix_stripped_deterministic_cached_and_locked(
     assert not any(name.startswith("module.") for name in tensors)
     first_bytes = result.zip_path.read_bytes()
 
-    # (g) gas.lock records the template and its digest
+    # (g) gas.lock records the template, and the model.py it rendered among the entries
     entry = lock.read(proj / "gas.lock")["audio"]
-    template = registry().get("audio-cnn")
-    assert template is not None
-    assert entry["inputs"]["architecture"] == {
-        "template": "audio-cnn",
-        "source": "builtin",
-        "sha256": template.digest(),
-    }
+    assert entry["inputs"]["architecture"] == {"template": "audio-cnn", "source": "builtin"}
+    model_py = zipfile.ZipFile(result.zip_path).read("model.py")
+    assert entry["entries"]["model.py"] == hashlib.sha256(model_py).hexdigest()
     assert entry["output"]["sha256"] == result.sha256
 
     # (f) again from scratch in dist/: identical bytes, conversion and rendering from the cache
