@@ -172,10 +172,10 @@ def build_items(
     pre-push checks: one flag, one meaning.
     """
     from gasbuild import plan, ui
-    from gasbuild.cache import Cache, default_cache_dir
+    from gasbuild._cliopts import open_cache
     from gasbuild.publish.push import PushItem
 
-    cache = Cache(default_cache_dir(project.manifest.cache.dir, project.root))
+    cache = open_cache(project)  # with the [cache] remote, as `gasbuild build` uses it
     try:
         report = plan.build(
             project,

@@ -4,12 +4,16 @@ each other: nothing imports ``cli``)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from gasbuild.errors import UsageError
 from gasbuild.submission import MODALITIES, Modality
+
+if TYPE_CHECKING:
+    from gasbuild.cache import Cache
+    from gasbuild.manifest import Project
 
 
 def project_options(func: Any) -> Any:
@@ -48,3 +52,37 @@ def checked_only(project: Any, value: str | None) -> frozenset[Modality] | None:
             hint=f"declared: {', '.join(sorted(declared))}",
         )
     return frozenset(chosen)  # type: ignore[arg-type]
+
+
+def maybe_project(directory: Path | None, manifest_file: Path | None) -> Project | None:
+    """The gas.toml named by -f, or in -C DIR / here; None when there is none and none was
+    named (commands such as ``templates`` and ``cache`` then use their defaults)."""
+    from gasbuild import manifest
+
+    base = directory or Path.cwd()
+    if manifest_file is None and not (base / manifest.MANIFEST_NAME).is_file():
+        return None
+    return manifest.load(manifest.find_manifest(directory, manifest_file))
+
+
+def open_cache(project: Project, *, enabled: bool = True, offline: bool = False) -> Cache:
+    """The cache ``[cache]`` describes: local dir, plus the remote unless offline."""
+    from gasbuild import ui
+    from gasbuild.cache import Cache, RemoteCache, default_cache_dir
+
+    settings = project.manifest.cache
+    remote = None
+    if settings.remote and not offline:
+        try:
+            remote = RemoteCache(settings.remote)
+        except Exception as exc:  # a missing backend (s3fs...) must not stop a local build
+            ui.print_warning(
+                f"remote cache {settings.remote} unavailable ({exc}); using local only"
+            )
+    return Cache(
+        default_cache_dir(settings.dir, project.root),
+        enabled=enabled,
+        remote=remote,
+        remote_write=settings.remote_write,
+        warn=ui.print_warning,
+    )

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from gasbuild import __version__, _cli_push
-from gasbuild._cliopts import checked_only, project_options
+from gasbuild._cliopts import checked_only, maybe_project, open_cache, project_options
 from gasbuild.errors import GasbuildError, UsageError
 from gasbuild.submission import FORMATS, MODALITIES
 
@@ -98,7 +98,7 @@ def _run_build(
         locked=locked,
         fetch=FetchOptions(offline=offline, refresh=refresh, progress=ui.progress_factory()),
     )
-    cache = _open_cache(project, enabled=not no_cache, offline=offline)
+    cache = open_cache(project, enabled=not no_cache, offline=offline)
     try:
         report = plan.build(project, cache, options, on_findings=ui.print_findings)
     finally:
@@ -129,29 +129,6 @@ def build(directory: Path | None, manifest_file: Path | None, **flags: Any) -> N
 def lock(directory: Path | None, manifest_file: Path | None, **flags: Any) -> None:
     """Re-resolve every input (URLs, branches) and rewrite gas.lock, building as needed."""
     _run_build(directory, manifest_file, refresh=True, **flags)
-
-
-def _open_cache(project: Any, *, enabled: bool = True, offline: bool = False) -> Any:
-    """The cache ``[cache]`` describes: local dir, plus the remote unless offline."""
-    from gasbuild import ui
-    from gasbuild.cache import Cache, RemoteCache, default_cache_dir
-
-    settings = project.manifest.cache
-    remote = None
-    if settings.remote and not offline:
-        try:
-            remote = RemoteCache(settings.remote)
-        except Exception as exc:  # a missing backend (s3fs...) must not stop a local build
-            ui.print_warning(
-                f"remote cache {settings.remote} unavailable ({exc}); using local only"
-            )
-    return Cache(
-        default_cache_dir(settings.dir, project.root),
-        enabled=enabled,
-        remote=remote,
-        remote_write=settings.remote_write,
-        warn=ui.print_warning,
-    )
 
 
 def _print_report(report: Any) -> None:
@@ -292,7 +269,8 @@ def templates(
     from gasbuild import ui
     from gasbuild.templates import registry
 
-    reg = _project_registry(directory, manifest_file) or registry()
+    project = maybe_project(directory, manifest_file)
+    reg = project.template_registry() if project is not None else registry()
     chosen = sorted(reg.templates.values(), key=lambda t: t.name)
     if name is not None:
         template = reg.get(name)
@@ -305,18 +283,6 @@ def templates(
         ui.print_template_list(chosen)
     else:
         ui.print_template(chosen[0])
-
-
-def _project_registry(directory: Path | None, manifest_file: Path | None) -> Any:
-    """The registry of the gas.toml in DIR (or -f), or None when there is none and none was
-    asked for by name."""
-    from gasbuild import manifest
-
-    base = directory or Path.cwd()
-    if manifest_file is None and not (base / manifest.MANIFEST_NAME).is_file():
-        return None
-    project = manifest.load(manifest.find_manifest(directory, manifest_file))
-    return project.template_registry()
 
 
 @cli.command()
@@ -368,7 +334,7 @@ def check(
         smoke=not no_smoke,
         smoke_batch=smoke_batch,
     )
-    reports = checking.check_paths(list(paths), opts, open_cache=_open_cache)
+    reports = checking.check_paths(list(paths), opts, open_cache=open_cache)
     errors = sum(1 for _, fs in reports for f in fs if f.severity == "error")
     warnings = sum(1 for _, fs in reports for f in fs if f.severity == "warning")
     if as_json:
@@ -398,22 +364,29 @@ def check(
 
 @cli.group("cache")
 def cache_group() -> None:
-    """Inspect and trim the local cache ($GASBUILD_CACHE_DIR or the user cache dir)."""
+    """Inspect and trim the local cache: the [cache] dir of the gas.toml here (or -C DIR),
+    else $GASBUILD_CACHE_DIR or the user cache dir."""
 
 
-def _local_cache() -> Any:
+def _local_cache(directory: Path | None, manifest_file: Path | None) -> Any:
+    """The cache of the project in -C DIR / -f FILE / here (its ``[cache] dir``), else
+    $GASBUILD_CACHE_DIR or the user cache: the one its builds use."""
     from gasbuild.cache import Cache, default_cache_dir
 
-    return Cache(default_cache_dir())
+    project = maybe_project(directory, manifest_file)
+    if project is None:
+        return Cache(default_cache_dir())
+    return Cache(default_cache_dir(project.manifest.cache.dir, project.root))
 
 
 @cache_group.command("ls")
-def cache_ls() -> None:
+@_project_options
+def cache_ls(directory: Path | None, manifest_file: Path | None) -> None:
     """List the stored objects (fetched files) and how many records there are."""
     from gasbuild import cache as cache_mod
     from gasbuild import ui
 
-    cache = _local_cache()
+    cache = _local_cache(directory, manifest_file)
     entries = cache_mod.scan(cache)
     rows = [
         [e.path.name, ui.human_size(e.size), _age(e.mtime)] for e in entries if e.kind == "object"
@@ -424,12 +397,13 @@ def cache_ls() -> None:
 
 
 @cache_group.command("du")
-def cache_du() -> None:
+@_project_options
+def cache_du(directory: Path | None, manifest_file: Path | None) -> None:
     """Disk used by the cache, per kind of entry."""
     from gasbuild import cache as cache_mod
     from gasbuild import ui
 
-    cache = _local_cache()
+    cache = _local_cache(directory, manifest_file)
     entries = cache_mod.scan(cache)
     rows = []
     for kind in ("object", "action", "stat", "tmp"):
@@ -440,12 +414,13 @@ def cache_du() -> None:
 
 
 @cache_group.command("verify")
-def cache_verify() -> None:
+@_project_options
+def cache_verify(directory: Path | None, manifest_file: Path | None) -> None:
     """Rehash every object and parse every record; remove anything corrupt."""
     from gasbuild import cache as cache_mod
     from gasbuild import ui
 
-    removed = cache_mod.verify(_local_cache())
+    removed = cache_mod.verify(_local_cache(directory, manifest_file))
     for line in removed:
         ui.print_warning(f"removed corrupt {line}")
     ui.out.print(f"{len(removed)} corrupt entries removed", highlight=False)
@@ -456,13 +431,16 @@ def cache_verify() -> None:
     "--max-size", metavar="SIZE", help="Evict least recently used entries above SIZE (e.g. 20G)."
 )
 @click.option("--older-than", metavar="AGE", help="Remove entries unused for AGE (e.g. 30d, 12h).")
-def cache_gc(max_size: str | None, older_than: str | None) -> None:
+@_project_options
+def cache_gc(
+    directory: Path | None, manifest_file: Path | None, max_size: str | None, older_than: str | None
+) -> None:
     """Remove stale temp files, old entries, and the least recently used beyond a size."""
     from gasbuild import cache as cache_mod
     from gasbuild import ui
 
     removed = cache_mod.gc(
-        _local_cache(),
+        _local_cache(directory, manifest_file),
         max_size=None if max_size is None else _parse_size(max_size, "--max-size"),
         older_than=None if older_than is None else _parse_age(older_than),
     )

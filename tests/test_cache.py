@@ -6,6 +6,7 @@ import os
 import time
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -101,3 +102,23 @@ def test_cache_commands(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "is not a size" in bad.stderr
     gc = run_cli("cache", "gc", "--max-size", "0", env=env)
     assert gc.returncode == 0 and "removed 1 entries" in gc.stdout
+
+
+def test_cache_commands_use_the_projects_cache_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`gasbuild cache ... -C DIR` looks at the cache the project's builds use ([cache] dir)."""
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "gas.toml").write_text(
+        '[cache]\ndir = "team-cache"\n\n[models.image]\narchitecture = { file = "m.py" }\n'
+        'weights = { path = "w.safetensors" }\n'
+    )
+    _object(Cache(project / "team-cache"), b"payload")
+    monkeypatch.delenv("GASBUILD_CACHE_DIR")  # the environment would win over [cache] dir
+    env = {"XDG_CACHE_HOME": str(tmp_path / "user-cache")}
+    ls = run_cli("cache", "ls", "-C", str(project), env=env)
+    assert ls.returncode == 0, ls.stderr
+    assert "239f59ed55e737c77147cf55ad0c1b030b6d7ee748a7426952f9b852d5a935e5" in ls.stdout
+    elsewhere = run_cli("cache", "du", env=env, cwd=tmp_path)
+    assert elsewhere.returncode == 0 and "7 B" not in elsewhere.stdout
