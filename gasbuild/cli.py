@@ -307,6 +307,11 @@ def templates(
     show_default=True,
     help="Batch size of the smoke test's dummy input.",
 )
+@click.option(
+    "--allow-dynamic-hw",
+    is_flag=True,
+    help="ONNX: a dynamic input H/W is a warning (the benchmark feeds 224x224), not an error.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print findings as JSON on stdout.")
 def check(
     paths: Sequence[Path],
@@ -315,6 +320,7 @@ def check(
     no_smoke: bool,
     deep: bool,
     smoke_batch: int,
+    allow_dynamic_hw: bool,
     as_json: bool,
 ) -> None:
     """Check submissions as strictly as the network: zips, directories, or a gas.toml.
@@ -333,6 +339,7 @@ def check(
         deep=deep,
         smoke=not no_smoke,
         smoke_batch=smoke_batch,
+        allow_dynamic_hw=allow_dynamic_hw,
     )
     reports = checking.check_paths(list(paths), opts, open_cache=open_cache)
     errors = sum(1 for _, fs in reports for f in fs if f.severity == "error")

@@ -238,6 +238,11 @@ class ModelSpec(_Section):
     model: dict[str, Any] = Field(
         default_factory=dict, description="Extra keyword arguments passed to load_model()."
     )
+    allow_dynamic_hw: bool = Field(
+        False,
+        description="ONNX image/video only: accept a model whose input H and W are dynamic "
+        "(the benchmark then feeds 224x224); otherwise that is an error.",
+    )
 
 
 class ModelsSection(_Section):
@@ -598,6 +603,12 @@ def _model_errors(project: Project, modality: Modality, spec: ModelSpec) -> Iter
     if spec.architecture is not None:
         yield from _architecture_errors(project, base, modality, spec)
     yield from _preprocessing_errors(project, base, modality, spec.preprocessing)
+    if spec.allow_dynamic_hw and (spec.format != "onnx" or modality == "audio"):
+        yield project.error(
+            f"{base}.allow_dynamic_hw",
+            "applies only to ONNX image and video models",
+            "remove it: safetensors models and audio inputs have no dynamic H/W to allow",
+        )
     if spec.format == "safetensors":
         if spec.architecture is None:
             yield project.error(

@@ -594,6 +594,7 @@ def _validate(
         deep=options.deep,
         smoke=options.smoke,
         smoke_batch=options.smoke_batch,
+        allow_dynamic_hw=target.spec.allow_dynamic_hw,
     )
     params = {
         "modality": target.modality,
@@ -601,6 +602,7 @@ def _validate(
         "smoke": opts.smoke,
         "deep": opts.deep,
         "smoke_batch": opts.smoke_batch,
+        **({"allow_dynamic_hw": True} if opts.allow_dynamic_hw else {}),
     }
     key = action_key("validate", validate_stage.STAGE_VERSION, params, _digests(entries))
     recorded = cache.get_action(key)

@@ -291,3 +291,38 @@ def test_importing_the_module_imports_no_onnx() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_allow_dynamic_hw_reaches_the_check_from_gas_toml_and_the_cli(tmp_path: Path) -> None:
+    """SPEC §3: a dynamic H/W is an error "unless the manifest says otherwise"."""
+    from conftest import run_cli
+    from gasbuild import manifest, plan
+    from gasbuild.cache import Cache
+    from gasbuild.errors import CheckFailed
+
+    (tmp_path / "dyn.onnx").write_bytes(graph(["batch", 3, "h", "w"]))
+    text = '[models.image]\nformat = "onnx"\nweights = { path = "dyn.onnx" }\n'
+    (tmp_path / "gas.toml").write_text(text)
+    project = manifest.load(tmp_path / "gas.toml")
+    with pytest.raises(CheckFailed):
+        plan.build(project, Cache(tmp_path / "c"), plan.BuildOptions())
+    (tmp_path / "gas.toml").write_text(text + "allow_dynamic_hw = true\n")
+    project = manifest.load(tmp_path / "gas.toml")
+    (result,) = plan.build(project, Cache(tmp_path / "c"), plan.BuildOptions()).results
+    assert ("GAS505", "warning") in {(f.code, f.severity) for f in result.findings}
+
+    zip_path = str(result.zip_path)
+    assert run_cli("check", "--no-smoke", zip_path).returncode == 1
+    assert run_cli("check", "--no-smoke", "--allow-dynamic-hw", zip_path).returncode == 0
+
+
+def test_allow_dynamic_hw_is_refused_where_there_is_no_dynamic_hw(tmp_path: Path) -> None:
+    from gasbuild import manifest
+    from gasbuild.errors import ManifestError
+
+    (tmp_path / "gas.toml").write_text(
+        '[models.image]\narchitecture = { file = "m.py" }\nweights = { path = "w.st" }\n'
+        "allow_dynamic_hw = true\n"
+    )
+    with pytest.raises(ManifestError, match=r"models\.image\.allow_dynamic_hw applies only"):
+        manifest.load(tmp_path / "gas.toml")

@@ -66,6 +66,7 @@ class CheckOptions:
     smoke_batch: int = 2
     smoke_timeout: float = 300.0
     smoke_memory_mb: int = 8192
+    allow_dynamic_hw: bool = False  # ONNX: a dynamic input H/W is a warning, not an error
 
 
 class Submission(Protocol):

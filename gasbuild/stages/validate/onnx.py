@@ -127,7 +127,8 @@ def check_onnx(
     hint, feed = RETIRED_HINT, None
     if model is not None:
         hint = _modality_note(model, opts) or RETIRED_HINT
-        feed, io_findings = _check_io(model, name, opts, allow_dynamic_hw=allow_dynamic_hw)
+        dynamic_ok = allow_dynamic_hw or opts.allow_dynamic_hw
+        feed, io_findings = _check_io(model, name, opts, allow_dynamic_hw=dynamic_ok)
         findings += io_findings
         del model  # the session builds its own copy: keep one graph in memory, not two
     retired = Finding("GAS500", "warning", RETIRED_MESSAGE, file=name, hint=hint)
@@ -384,7 +385,11 @@ class _InputRules:
         if self.allow_dynamic_hw:
             self.error(message, None, "warning")
             return DEFAULT_RESIZE
-        self.error(message, hint="export with a fixed H and W, the size the model was trained at")
+        hint = (
+            "export with a fixed H and W, the size the model was trained at (or, if 224x224 "
+            "is what you want, set allow_dynamic_hw = true on the model in gas.toml)"
+        )
+        self.error(message, hint=hint)
         return None
 
 
