@@ -190,6 +190,18 @@ class ArchitectureSpec(_Section):
         return SourceSpec(path=self.file, url=self.url, sha256=self.sha256, size=None)
 
 
+class ExportSpec(_Section):
+    """How ``format = "onnx"`` exports a declared architecture (``export = {...}``)."""
+
+    opset: int = Field(17, ge=17, le=23, description="ONNX opset (torch.stft needs 17 or later).")
+    rtol: float = Field(
+        1e-3, ge=0, le=1, description="Relative tolerance of onnxruntime against torch."
+    )
+    atol: float = Field(
+        1e-4, ge=0, le=1, description="Absolute tolerance of onnxruntime against torch."
+    )
+
+
 class NormalizeSpec(_Section):
     """Mean/std the model applies inside forward(); informational for the network."""
 
@@ -237,6 +249,11 @@ class ModelSpec(_Section):
     preprocessing: PreprocessingSpec = PreprocessingSpec()
     model: dict[str, Any] = Field(
         default_factory=dict, description="Extra keyword arguments passed to load_model()."
+    )
+    export: ExportSpec | None = Field(
+        None,
+        description="format = onnx with an architecture: the export's opset and the "
+        "tolerances of its onnxruntime-against-torch check.",
     )
     allow_dynamic_hw: bool = Field(
         False,
@@ -608,6 +625,12 @@ def _model_errors(project: Project, modality: Modality, spec: ModelSpec) -> Iter
             f"{base}.allow_dynamic_hw",
             "applies only to ONNX image and video models",
             "remove it: safetensors models and audio inputs have no dynamic H/W to allow",
+        )
+    if spec.export is not None and (spec.format != "onnx" or spec.architecture is None):
+        yield project.error(
+            f"{base}.export",
+            'applies only to format = "onnx" with an architecture (an exported model)',
+            "remove it: there is nothing to export",
         )
     if spec.format == "safetensors":
         if spec.architecture is None:

@@ -530,8 +530,9 @@ def _export(
     from gasbuild.stages import export
 
     pre = target.preprocessing
+    tuning = target.spec.export.model_dump() if target.spec.export is not None else {}
     options = export.ExportOptions(
-        modality=target.modality, resize=pre.resize, num_frames=pre.num_frames
+        modality=target.modality, resize=pre.resize, num_frames=pre.num_frames, **tuning
     )
     key = action_key("export", export.STAGE_VERSION, options.params(), _digests(entries))
     done = _cached_output(cache, key, build)

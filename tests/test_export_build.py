@@ -221,3 +221,23 @@ def test_the_exporters_warnings_are_reported_on_every_build(tmp_path: Path) -> N
         plan.build(project, Cache(tmp_path / "cache"), plan.BuildOptions(), on_findings=collect)
         warned = [m for m in seen if m.startswith("GAS509")]
         assert warned and "boolean" in warned[0], (attempt, seen)
+
+
+def test_export_settings_reach_the_exporter_and_are_refused_without_an_export(
+    tmp_path: Path,
+) -> None:
+    """`export = { opset, rtol, atol }` changes the export (another opset, another cache key);
+    on a model that is not exported it is a manifest error."""
+    import onnx
+
+    settings = "export = { opset = 18, rtol = 0.01, atol = 0.001 }\n"
+    root = _image_project(tmp_path / "a", IMAGE_ONNX + settings)
+    (result,) = _build(root, tmp_path / "cache").results
+    with zipfile.ZipFile(result.zip_path) as zf:
+        model = onnx.load_from_string(zf.read("image_detector.onnx"))
+    assert {o.domain or "": o.version for o in model.opset_import}[""] == 18
+
+    shipped = IMAGE_ONNX.replace('format = "onnx"\n', "")  # safetensors: nothing is exported
+    plain = _image_project(tmp_path / "b", shipped + settings)
+    with pytest.raises(ManifestError, match=r"models\.image\.export applies only to"):
+        manifest.load(plain / "gas.toml")
