@@ -29,12 +29,16 @@ err = Console(
 
 def print_error(error: GasbuildError) -> None:
     """One line per problem: ``error: file:line:col: message (hint)``."""
-    for problem in (error, *error.more):
-        err.print(f"[bold red]error:[/] {problem}", markup=True, highlight=False, emoji=False)
+    from rich.markup import escape
+
+    for problem in (error, *error.more):  # escaped: "gasbuild[torch]" is text, not a style tag
+        err.print(f"[bold red]error:[/] {escape(str(problem))}", highlight=False, emoji=False)
 
 
 def print_warning(message: str) -> None:
-    err.print(f"[yellow]warning:[/] {message}", markup=True, highlight=False, emoji=False)
+    from rich.markup import escape
+
+    err.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, emoji=False)
 
 
 def print_findings(origin: str, findings: list[Finding]) -> None:

@@ -119,3 +119,11 @@ def test_init_writes_a_project_that_validates_and_refuses_to_overwrite(tmp_path:
     again = run_cli("init", "-C", str(tmp_path))
     assert again.returncode == 2 and "--force" in again.stderr
     assert run_cli("init", "-C", str(tmp_path), "--force").returncode == 0
+
+
+def test_errors_print_brackets_as_text_not_as_rich_markup(tmp_path: Path) -> None:
+    """A hint like "[models.image]" or "gasbuild[torch]" must reach the terminal intact."""
+    (tmp_path / "gas.toml").write_text("[models]\n")
+    result = run_cli("build", "-C", str(tmp_path))
+    assert result.returncode == 2
+    assert "such as [models.image] with" in result.stderr

@@ -765,3 +765,13 @@ def _bytes_of(tensor: Any) -> Any:
 
     flat = tensor.reshape(-1)
     return flat if flat.dtype == torch.uint8 else flat.view(torch.uint8)
+
+
+def test_converting_without_torch_is_one_line_that_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _save(_state_dict(), tmp_path / "m.pt")
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
+    with pytest.raises(ConversionError, match="needs torch, which is not installed") as info:
+        convert([path], NONE, tmp_path / "out.safetensors", key=KEY)
+    assert info.value.hint is not None and "gasbuild[torch]" in info.value.hint

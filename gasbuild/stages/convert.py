@@ -315,6 +315,7 @@ def convert(
     """
     if not files:
         raise ConversionError(f"{key}: no weights files to convert")
+    _require_torch(key)
     shown = list(labels) if labels is not None else [display_path(f) for f in files]
     if len(shown) != len(files):
         raise ValueError("labels must name every file")
@@ -338,6 +339,17 @@ def convert(
         crc32=crc,
         size=size,
     )
+
+
+def _require_torch(key: str) -> None:
+    """Converting needs torch; without it, say so in one line rather than a traceback."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise ConversionError(
+            f"{key}: converting a checkpoint to safetensors needs torch, which is not installed",
+            hint="pip install 'gasbuild[torch]', or give a ready .safetensors file",
+        ) from None
 
 
 def _target_dtype(name: str | None, key: str) -> torch.dtype | None:
