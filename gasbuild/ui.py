@@ -61,11 +61,13 @@ def human_size(size: int) -> str:
 
 
 def table(title: str, columns: list[str], rows: list[list[str]]) -> None:
-    grid = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
+    from rich.text import Text
+
+    grid = Table(title=Text(title), title_justify="left", show_edge=False, pad_edge=False)
     for column in columns:
         grid.add_column(column, no_wrap=column in ("sha256", "zip"), overflow="fold")
     for row in rows:
-        grid.add_row(*row)
+        grid.add_row(*(Text(cell) for cell in row))  # cells are data, never markup
     out.print(grid)
 
 
@@ -155,7 +157,9 @@ def print_template_list(templates: Sequence[Template]) -> None:
 
 
 def print_template(template: Template) -> None:
-    out.print(f"[bold]{template.name}[/]: {template.description}", highlight=False)
+    from rich.markup import escape
+
+    out.print(f"[bold]{template.name}[/]: {escape(template.description)}", highlight=False)
     out.print(f"modalities: {', '.join(template.modalities)}", highlight=False)
     out.print(f"needs: {', '.join(('torch', *template.requires))}", highlight=False)
     rows = [[name, arg.describe(), arg.help] for name, arg in template.args.items()]

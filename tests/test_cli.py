@@ -127,3 +127,22 @@ def test_errors_print_brackets_as_text_not_as_rich_markup(tmp_path: Path) -> Non
     result = run_cli("build", "-C", str(tmp_path))
     assert result.returncode == 2
     assert "such as [models.image] with" in result.stderr
+
+
+def test_tables_show_cells_as_text_not_as_rich_markup(tmp_path: Path) -> None:
+    """A project template's description is data: "[bold]" and "gasbuild[vision]" stay as typed."""
+    template = tmp_path / "tpl" / "mine"
+    template.mkdir(parents=True)
+    (template / "model.py.j2").write_text("def load_model(p, num_classes=2):\n    return None\n")
+    (template / "template.toml").write_text(
+        'description = "[bold]needs[/bold] gasbuild[vision]"\nmodalities = ["image"]\n'
+    )
+    (tmp_path / "gas.toml").write_text(
+        '[build]\ntemplates = "tpl"\n\n[models.image]\narchitecture = { file = "m.py" }\n'
+        'weights = { path = "w.safetensors" }\n'
+    )
+    listed = run_cli("templates", "-C", str(tmp_path), env={"COLUMNS": "250"})
+    assert listed.returncode == 0, listed.stderr
+    assert "[bold]needs[/bold] gasbuild[vision]" in listed.stdout
+    shown = run_cli("templates", "mine", "-C", str(tmp_path))
+    assert "[bold]needs[/bold] gasbuild[vision]" in shown.stdout
