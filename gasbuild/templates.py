@@ -400,13 +400,11 @@ def py_literal(value: Any) -> str:
         if not math.isfinite(value):
             raise TemplateError(f"{value!r} has no Python literal")
         return repr(value)
-    if isinstance(value, list | tuple):
+    if isinstance(value, list):
+        return "[" + ", ".join(py_literal(v) for v in value) + "]"
+    if isinstance(value, tuple):
         inner = ", ".join(py_literal(v) for v in value)
-        return (
-            f"({inner},)"
-            if isinstance(value, tuple) and len(value) == 1
-            else (f"({inner})" if isinstance(value, tuple) else f"[{inner}]")
-        )
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{py_literal(k)}: {py_literal(v)}" for k, v in value.items()) + "}"
     raise TemplateError(f"{type(value).__name__} values cannot be rendered into model.py")
