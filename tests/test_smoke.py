@@ -218,6 +218,28 @@ CASES = [
         check=_message("width", "num_classes only"),
     ),
     Case(
+        # The loader binds the signature first: a TypeError raised inside load_model is a
+        # failure, even though a retry with num_classes only would have worked.
+        "type-error-inside-load-model-is-not-retried",
+        {"GAS601"},
+        model=model_py(
+            load="if kwargs:\n        raise TypeError('width is not supported')\n    " + LOAD
+        ).replace(
+            "num_classes: int = 2) -> nn.Module:", "num_classes: int = 2, **kwargs) -> nn.Module:"
+        ),
+        config=config(extra="  width: 4\n"),
+        check=_message("load_model raised TypeError: width is not supported"),
+    ),
+    Case(
+        "signature-takes-neither-call",
+        {"GAS601"},
+        model=model_py().replace(
+            "def load_model(weights_path: str, num_classes: int = 2)",
+            "def load_model(weights_path: str, *, width: int)",
+        ),
+        check=_message("cannot be called as the loader calls it", "missing a required argument"),
+    ),
+    Case(
         "endless-loop",
         {"GAS607"},
         model=model_py(load="while True:\n        pass"),

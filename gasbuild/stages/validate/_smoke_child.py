@@ -10,15 +10,18 @@ included, can never break the protocol.
 It imports nothing from gasbuild (the package may not be importable under ``-I``): the contract
 tables of ``gasbuild.submission`` arrive in the job, so each literal still lives in one place.
 The steps follow the public loader (SPEC.md §1-§2): ``yaml.safe_load`` the config; import
-``model.py`` as a lone module; ``load_model(path, **model_kwargs)`` with the ``num_classes``-only
-retry on TypeError; ``.to("cpu", dtype).eval()``; forward under ``torch.no_grad()`` on the
-benchmark's input, at the smoke batch and at 1; unwrap the output as the loader does.
+``model.py`` as a lone module; ``load_model(path, **model_kwargs)``, or ``num_classes`` only when
+the signature cannot take the keywords (the loader binds the signature first, and a TypeError
+raised inside ``load_model`` is a failure, not a reason to retry); ``.to("cpu", dtype).eval()``;
+forward under ``torch.no_grad()`` on the benchmark's input, at the smoke batch and at 1; unwrap
+the output as the loader does.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
+import inspect
 import json
 import os
 import re
@@ -122,6 +125,13 @@ def limit_resources(memory_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
+def def_line(function: Any) -> int | None:
+    """The line of model.py where ``function`` is defined, if it is a Python function."""
+    code = getattr(function, "__code__", None)
+    line = getattr(code, "co_firstlineno", None)
+    return line if isinstance(line, int) else None
+
+
 def one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text}"[:_MAX_TEXT] if text else type(exc).__name__
@@ -221,7 +231,7 @@ def read_plan(job: dict[str, Any], report: Report) -> Plan:
         dtype=dtype,
         modality=modality,
         sample_shape=shape,
-        num_classes=kwargs.get("num_classes"),
+        num_classes=kwargs.get("num_classes", 2),  # the loader's fallback default
     )
 
 
@@ -374,13 +384,12 @@ class Smoke:
         """``load_model`` as the loader calls it, then the cast and eval the loader does."""
         self.phase("running load_model")
         load_model = module.load_model
-        path = str(plan.weights_path)
+        kwargs = self.bind(plan, load_model)
+        doing = "load_model" if kwargs is plan.kwargs else "load_model (with num_classes only)"
         try:
-            model = load_model(path, **plan.kwargs)
-        except TypeError as exc:
-            model = self.retry(plan, load_model, exc)
+            model = load_model(str(plan.weights_path), **kwargs)
         except BaseException as exc:
-            raise self.fail(exc, "load_model", plan) from exc
+            raise self.fail(exc, doing, plan) from exc
         if not isinstance(model, torch.nn.Module):
             message = f"load_model returned {type(model).__name__}, not a torch.nn.Module"
             self.report.add("GAS602", "error", message, file=self.job["contract"]["model_file"])
@@ -393,21 +402,49 @@ class Smoke:
             raise self.fail(exc, f"model.to('cpu', {plan.dtype}).eval()", plan) from exc
         return model
 
-    def retry(self, plan: Plan, load_model: Any, first: TypeError) -> Any:
-        """The loader's fallback: ``load_model(path, num_classes=...)`` after a TypeError."""
-        try:
-            model = load_model(str(plan.weights_path), num_classes=plan.num_classes)
-        except BaseException as exc:
-            doing = f"load_model (and its retry with num_classes only, after {one_line(first)})"
-            raise self.fail(exc, doing, plan) from exc
-        self.kwargs_rejected(plan, first)
-        return model
+    def bind(self, plan: Plan, load_model: Any) -> dict[str, Any]:
+        """The keywords the loader passes: the model section's, or ``num_classes`` alone.
 
-    def kwargs_rejected(self, plan: Plan, exc: TypeError) -> None:
+        The loader binds ``load_model``'s signature before calling it and falls back to
+        ``num_classes`` only when the model section's keys do not fit (GAS603); a signature
+        that takes neither is a failure. Older loaders called first and retried on any
+        TypeError; binding first is the stricter of the two.
+        """
+        try:
+            signature = inspect.signature(load_model)
+        except (TypeError, ValueError):
+            return plan.kwargs  # no signature to read (a C function): call it and see
+        path = str(plan.weights_path)
+        try:
+            signature.bind(path, **plan.kwargs)
+            return plan.kwargs
+        except TypeError as first:
+            fallback = {"num_classes": plan.num_classes}
+            try:
+                signature.bind(path, **fallback)
+            except TypeError as exc:
+                message = (
+                    f"load_model{signature} cannot be called as the loader calls it, "
+                    f"load_model(weights_path, **model) or load_model(weights_path, "
+                    f"num_classes=...): {one_line(exc)}"
+                )
+                self.report.add(
+                    "GAS601",
+                    "error",
+                    message,
+                    file=self.job["contract"]["model_file"],
+                    line=def_line(load_model),
+                    hint="define load_model(weights_path: str, num_classes: int = 2, **kwargs)",
+                )
+                raise Stop from exc
+            self.kwargs_rejected(plan, first, def_line(load_model))
+            return fallback
+
+    def kwargs_rejected(self, plan: Plan, exc: TypeError, line: int | None) -> None:
         keys = ", ".join(sorted(map(str, plan.kwargs))) or "no keywords"
         message = (
-            f"load_model({keys}) raised {one_line(exc)}; the loader's retry with num_classes "
-            "only worked, so the other model keys were ignored"
+            f"load_model cannot take the model section's keys ({keys}): {one_line(exc)}; the "
+            "loader then calls it with num_classes only, so the other keys are ignored"
         )
         hint = "make load_model take every key of the model section, or **kwargs"
         self.report.add(
@@ -415,7 +452,7 @@ class Smoke:
             "warning",
             message,
             file=self.job["contract"]["model_file"],
-            line=model_line(exc, plan.model_path),
+            line=line,
             hint=hint,
         )
 

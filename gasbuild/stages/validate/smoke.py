@@ -21,10 +21,11 @@ Codes::
     GAS600  warning  smoke test not run: torch (or safetensors, yaml) is not installed;
                      error: the config gives nothing to run (modality, dtype, num_frames)
     GAS601  error    importing model.py, load_model, the cast or the forward raised (with the
-                     model.py line from the traceback), or model.py has no load_model
+                     model.py line from the traceback), model.py has no load_model, or its
+                     signature takes neither the model keys nor num_classes alone
     GAS602  error    load_model returned something other than a torch.nn.Module
-    GAS603  warning  load_model rejected the model keywords; the loader's num_classes-only retry
-                     worked, so the other keys were ignored
+    GAS603  warning  load_model's signature cannot take the model keys; the loader calls it
+                     with num_classes only, so the other keys are ignored
     GAS604  error    model parameters with no tensor in the weights file (hint: a prefix such
                      as 'module.' to strip); warning: buffers missing, tensors unused, or loaded
                      values that differ from the file's
