@@ -324,11 +324,11 @@ def test_graph_carries_no_doc_strings_or_external_data(get: Get) -> None:
 
 
 def test_smoke_warnings_and_dict_output(get: Get) -> None:
-    # forward returns {"logits": ...}; load_model rejects `width` (the loader retries without
+    # forward returns {"logits": ...}; load_model cannot take `width` (the loader calls it without
     # it) and leaves a tensor of the file unused: both are the smoke steps' warnings.
     result = get("video").ok()
     assert any("'aux.weight'" in w for w in result.warnings), result.warnings
-    assert any("retry with num_classes" in w for w in result.warnings), result.warnings
+    assert any("with num_classes only" in w for w in result.warnings), result.warnings
 
 
 # ---------------------------------------------------------------------------------------------

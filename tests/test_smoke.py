@@ -77,7 +77,9 @@ def model_py(logits: str = LOGITS, load: str = LOAD, result: str = RESULT, top: 
     return top + source
 
 
-def weights(num_classes: int = 2, prefix: str = "", extra: bool = False) -> bytes:
+def weights(
+    num_classes: int = 2, prefix: str = "", extra: bool = False, head: bool = True
+) -> bytes:
     generator = torch.Generator().manual_seed(3)
     tensors = {
         "conv.weight": torch.randn(4, 3, 3, 3, generator=generator) * 0.1,
@@ -85,6 +87,8 @@ def weights(num_classes: int = 2, prefix: str = "", extra: bool = False) -> byte
         "head.weight": torch.randn(num_classes, 4, generator=generator) * 0.1,
         "head.bias": torch.zeros(num_classes),
     }
+    if not head:
+        del tensors["head.weight"], tensors["head.bias"]
     if extra:
         tensors["aux.weight"] = torch.ones(2)
     return bytes(safetensors_torch.save({prefix + k: v for k, v in tensors.items()}))
@@ -240,6 +244,22 @@ CASES = [
         check=_message("cannot be called as the loader calls it", "missing a required argument"),
     ),
     Case(
+        # The benchmark reads embeddings from the head's input; a head forward skips has none.
+        "head-never-called",
+        {"GAS609"},
+        model=model_py(logits="feats[:, :2]"),
+        check=_message("'head'", "forward never calls it"),
+    ),
+    Case(
+        "no-classification-head",
+        {"GAS609"},
+        model=model_py(logits="feats[:, :2]")
+        .replace("        self.head = nn.Linear(4, num_classes)\n", "")
+        .replace("self.head.weight.dtype", "self.conv.weight.dtype"),
+        weights=weights(head=False),
+        check=_message("finds no classification head", "self.classifier = nn.Linear(features, 2)"),
+    ),
+    Case(
         "endless-loop",
         {"GAS607"},
         model=model_py(load="while True:\n        pass"),
@@ -309,6 +329,42 @@ def test_case(case: Case, results: dict[str, Future[list[Finding]]]) -> None:
         assert has_errors(findings)
     if case.check is not None:
         case.check(findings)
+
+
+@pytest.mark.parametrize("case", ["head-never-called", "no-classification-head"])
+def test_a_missing_head_is_only_a_warning(
+    case: str, results: dict[str, Future[list[Finding]]]
+) -> None:
+    findings = results[case].result()
+    assert [(f.code, f.severity) for f in findings] == [("GAS609", "warning")]
+
+
+@pytest.mark.parametrize(
+    ("modules", "expected"),
+    [
+        # An explicit self.classifier wins, however shallow.
+        ({"classifier": (4, 2), "deep.fc": (8, 2)}, "classifier"),
+        # A classifier with the wrong width is skipped for the deepest Linear with C outputs.
+        ({"classifier": (4, 3), "a.fc": (4, 2), "a.b.fc": (4, 2)}, "a.b.fc"),
+        # Same depth: more inputs first, then the first one found.
+        ({"a.fc": (4, 2), "b.fc": (8, 2), "c.fc": (8, 2)}, "b.fc"),
+        ({"a.fc": (4, 3)}, None),
+    ],
+)
+def test_the_head_is_found_as_the_benchmark_finds_it(
+    modules: dict[str, tuple[int, int]], expected: str | None
+) -> None:
+    root = torch.nn.Module()
+    for dotted, (features, classes) in modules.items():
+        parent = root
+        *path, leaf = dotted.split(".")
+        for part in path:
+            if not hasattr(parent, part):
+                parent.add_module(part, torch.nn.Module())
+            parent = getattr(parent, part)
+        parent.add_module(leaf, torch.nn.Linear(features, classes))
+    head = child.find_head(root, 2, torch)
+    assert (head[0] if head else None) == expected
 
 
 def test_kwargs_fallback_is_only_a_warning(results: dict[str, Future[list[Finding]]]) -> None:

@@ -467,10 +467,44 @@ class Smoke:
         self.report.findings.extend(findings)
 
     def forward_all(self, plan: Plan, model: Any, torch: Any) -> None:
-        """Forward at the smoke batch, then at 1 (the last batch is short); stop at a failure."""
+        """Forward at the smoke batch, then at 1 (the last batch is short); stop at a failure.
+
+        The benchmark also reads an embedding from the input of the model's classification
+        head, found as it finds it (``find_head``): a forward pre-hook there tells whether the
+        head exists and is used (GAS609).
+        """
+        head = find_head(model, plan.num_classes, torch)
+        calls: list[int] = []
+        handle = None
+        if head is not None:
+            handle = head[1].register_forward_pre_hook(lambda _module, _inputs: calls.append(1))
         for batch in dict.fromkeys((self.job["batch"], 1)):
             self.phase("running forward", batch=batch)
             self.forward(plan, model, torch, batch)
+        if handle is not None:
+            handle.remove()
+        self.check_head(plan, head, bool(calls))
+
+    def check_head(self, plan: Plan, head: tuple[str, Any] | None, called: bool) -> None:
+        """GAS609: no head for the benchmark's embedding, or one that forward never calls."""
+        name = self.job["contract"]["model_file"]
+        hint = (
+            f"expose the final layer as self.classifier = nn.Linear(features, {plan.num_classes}) "
+            "on the module load_model returns, and call it last in forward"
+        )
+        if head is None:
+            message = (
+                "the benchmark finds no classification head (self.classifier, or any nn.Linear "
+                f"with out_features == num_classes = {plan.num_classes}): it cannot read "
+                "embeddings, and the generalization part of the score is set to its floor"
+            )
+            self.report.add("GAS609", "warning", message, file=name, hint=hint)
+        elif not called:
+            message = (
+                f"the benchmark reads embeddings from the input of {head[0]!r}, the "
+                "classification head it finds, but forward never calls it: no embedding"
+            )
+            self.report.add("GAS609", "warning", message, file=name, hint=hint)
 
     def forward(self, plan: Plan, model: Any, torch: Any, batch: int) -> None:
         inputs = dummy_input(torch, plan.modality, (batch, *plan.sample_shape))
@@ -491,6 +525,30 @@ class Smoke:
                 "GAS606", "error", f"{doing}: the logits hold NaN or Inf", file=name, line=line
             )
             raise Stop
+
+
+def find_head(model: Any, num_classes: object, torch: Any) -> tuple[str, Any] | None:
+    """The layer the benchmark takes as the classification head, found as it finds it.
+
+    First ``model.classifier`` when it is an ``nn.Linear`` with ``num_classes`` outputs; else
+    the deepest such ``nn.Linear`` anywhere in the model (ties: more inputs, then the first
+    found, as the benchmark's stable sort keeps it); else none.
+    """
+    if not isinstance(num_classes, int):
+        return None
+    linear = torch.nn.Linear
+    explicit = getattr(model, "classifier", None)
+    if isinstance(explicit, linear) and explicit.out_features == num_classes:
+        return "classifier", explicit
+    candidates = [
+        (name.count("."), module.in_features, -index, name, module)
+        for index, (name, module) in enumerate(model.named_modules())
+        if isinstance(module, linear) and module.out_features == num_classes
+    ]
+    if not candidates:
+        return None
+    _, _, _, name, module = max(candidates, key=lambda c: c[:3])
+    return name, module
 
 
 def dummy_input(torch: Any, modality: str, shape: tuple[int, ...]) -> Any:

@@ -627,7 +627,10 @@ def _check_kwarg(report: _Report, key: object, value: object) -> None:
             "error",
             "model.weights_path collides with load_model's first argument",
             path,
-            hint="the TypeError makes the loader retry with num_classes only, dropping every key",
+            hint=(
+                "it cannot bind, so the loader calls load_model with num_classes only, "
+                "dropping every key"
+            ),
         )
     elif not key.isidentifier():
         report.add(

@@ -34,6 +34,8 @@ Codes::
     GAS606  error    the logits hold NaN or Inf
     GAS607  error    the child did not finish within the timeout
     GAS608  error    out of memory under the limit, or the child died without a result
+    GAS609  warning  no classification head for the benchmark's embeddings (self.classifier, or
+                     the deepest nn.Linear with C outputs), or forward never calls it
 """
 
 from __future__ import annotations
