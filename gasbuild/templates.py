@@ -18,7 +18,8 @@ templates live in ``templates/models/`` and a project may add its own directory
     required = true
     help = "timm model name, e.g. resnet18"
     example = "resnet18"                # shown by `gasbuild init --template` and snippets
-    # optional: default, choices, min, max, items (list element type), min_items, max_items
+    # optional: default, choices, min, max, items (list element type), min_items, max_items,
+    # pattern (a regular expression that every string value must match in full)
 
 Arguments are checked before anything is fetched, so a wrong one is a manifest error that names
 ``models.image.architecture.args.NAME`` and its line. Rendering is strict (an undefined variable
@@ -87,6 +88,7 @@ class Arg:
     min_items: int | None = None
     max_items: int | None = None
     example: Any = None  # a realistic value for required arguments (init, snippets)
+    pattern: str | None = None  # strings (and string items) must match it in full
 
     def describe(self) -> str:
         """``integer, default 2, 1..3`` for listings."""
@@ -138,6 +140,8 @@ def _check_scalar(kind: str, value: Any, arg: Arg, where: str) -> Any:
         if not math.isfinite(value):
             raise ArgError(f"{prefix}must be finite (got {_show(value)})")
         value = float(value)
+    if arg.pattern is not None and isinstance(value, str) and not re.fullmatch(arg.pattern, value):
+        raise ArgError(f"{prefix}must match {arg.pattern} (got {_show(value)})")
     if arg.choices and value not in arg.choices:
         options = ", ".join(_show(c) for c in arg.choices)
         raise ArgError(f"{prefix}must be one of {options} (got {_show(value)})")
@@ -302,6 +306,7 @@ _ARG_KEYS = {
     "min_items",
     "max_items",
     "example",
+    "pattern",
 }
 
 
@@ -333,6 +338,7 @@ def _load_arg(name: str, spec: Any, where: str) -> Arg:
         min_items=spec.get("min_items"),
         max_items=spec.get("max_items"),
         example=spec.get("example"),
+        pattern=_pattern(spec.get("pattern"), kind, items, at),
     )
     if arg.required and arg.default is not None:
         raise TemplateError(f"{at} is required and has a default; keep one")
@@ -345,6 +351,21 @@ def _load_arg(name: str, spec: Any, where: str) -> Arg:
         except ArgError as exc:
             raise TemplateError(f"{at}.{key} {exc}") from None
     return arg
+
+
+def _pattern(value: Any, kind: str, items: str | None, at: str) -> str | None:
+    """A declared ``pattern``, checked to compile and to apply to strings."""
+    if value is None:
+        return None
+    if kind not in ("string", "file") and not (kind == "list" and items == "string"):
+        raise TemplateError(f"{at}.pattern applies to strings only")
+    if not isinstance(value, str):
+        raise TemplateError(f"{at}.pattern must be a string (a regular expression)")
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise TemplateError(f"{at}.pattern is not a regular expression ({exc})") from None
+    return value
 
 
 # ------------------------------------------------------------------------------------------------

@@ -482,6 +482,28 @@ def _tiny_template(directory: Path, toml: str = TINY_TOML, source: str | None = 
             id="unknown-modality",
         ),
         pytest.param(
+            TINY_TOML.replace("default = 4", 'default = 4\npattern = "[0-9]+"'),
+            TINY_J2,
+            "template.toml",
+            "args.width.pattern applies to strings only",
+            id="pattern-on-an-integer",
+        ),
+        pytest.param(
+            TINY_TOML + '\n[args.tag]\ntype = "string"\nhelp = "h"\npattern = "(["\n',
+            TINY_J2,
+            "template.toml",
+            "args.tag.pattern is not a regular expression",
+            id="pattern-that-does-not-compile",
+        ),
+        pytest.param(
+            TINY_TOML
+            + '\n[args.tag]\ntype = "string"\nhelp = "h"\npattern = "[a-z]+"\ndefault = "X"\n',
+            TINY_J2,
+            "template.toml",
+            'args.tag.default must match [a-z]+ (got "X")',
+            id="default-that-misses-its-pattern",
+        ),
+        pytest.param(
             TINY_TOML.replace('type = "integer"', 'type = "int"'),
             TINY_J2,
             "template.toml",
@@ -704,30 +726,41 @@ def test_a_hostile_string_reaches_model_py_only_as_a_literal(tmp_path: Path) -> 
         assert _imports(source) == {"torch", "safetensors.torch"}
 
 
-def test_a_hostile_model_name_is_a_literal_in_the_builtin_timm_template(tmp_path: Path) -> None:
-    name = json.dumps(HOSTILE)
-    project = _all_builtins_project(tmp_path, f"model_name = {name}")
-    source = _rendered(project, project.targets()[0])
-    value = _assignment(source, "MODEL_NAME")
-    assert isinstance(value, ast.Constant) and value.value == HOSTILE
-    assert _errors(analyze_source(source)) == []
-    assert _imports(source) == {"timm", "torch", "safetensors.torch"}
-
-
 @pytest.mark.parametrize("template", ["timm-image", "timm-video"])
-def test_model_name_with_triple_quotes_cannot_inject_code(tmp_path: Path, template: str) -> None:
+@pytest.mark.parametrize(
+    "model_name",
+    [
+        HOSTILE,
+        'x"""\nimport os\nos.system("echo owned")\n"""',
+        # Names timm resolves by downloading a config: the network's loader is offline.
+        "hf-hub:timm/resnet18.a1_in1k",
+        "hf_hub:timm/resnet18",
+        "local-dir:/models/resnet18",
+        "resnet18 ",
+    ],
+)
+def test_timm_model_names_that_are_not_architecture_names_are_refused(
+    tmp_path: Path, template: str, model_name: str
+) -> None:
     modality = template.split("-")[1]
-    hostile = 'x"""\nimport os\nos.system("echo owned")\n"""'
     path = _write(
         tmp_path,
         f'[models.{modality}]\nweights = {{ path = "w.safetensors" }}\n'
         f'architecture = {{ template = "{template}", '
-        f"args = {{ model_name = {json.dumps(hostile)} }} }}\n",
+        f"args = {{ model_name = {json.dumps(model_name)} }} }}\n",
     )
-    project = manifest.load(path)
+    error = _load_error(path)
+    assert error.key == f"models.{modality}.architecture.args.model_name"
+    assert "must match" in str(error) and "no hf-hub:" in str(error)
+
+
+@pytest.mark.parametrize("model_name", ["resnet18", "vit_small_patch16_224.augreg_in21k", "r"])
+def test_timm_names_with_a_pretrained_tag_are_accepted(tmp_path: Path, model_name: str) -> None:
+    project = _all_builtins_project(tmp_path, f'model_name = "{model_name}"')
     source = _rendered(project, project.targets()[0])
+    assert ast.literal_eval(_assignment(source, "MODEL_NAME")) == model_name
     assert _errors(analyze_source(source)) == []
-    assert ast.literal_eval(_assignment(source, "MODEL_NAME")) == hostile
+    assert _imports(source) == {"timm", "torch", "safetensors.torch"}
 
 
 @pytest.mark.parametrize(
@@ -894,6 +927,16 @@ def test_booleans_strings_and_files() -> None:
     assert "must be a non-empty string (got 3)" in _rejects(text, 3)
     assert text.describe() == "string, required"
     assert "must be a non-empty string" in _rejects(Arg("c", "file", "h"), ["x"])
+
+
+def test_patterns_match_strings_and_string_items_in_full() -> None:
+    arg = Arg("name", "string", "h", required=True, pattern="[a-z]+[0-9]*")
+    assert arg.check("resnet18") == "resnet18"
+    assert 'must match [a-z]+[0-9]* (got "resnet18:x")' in _rejects(arg, "resnet18:x")
+    assert "must match" in _rejects(arg, "18resnet")  # fullmatch, not search
+    items = Arg("names", "list", "h", items="string", pattern="[a-z]+")
+    assert items.check(["a", "b"]) == ["a", "b"]
+    assert '[1] must match [a-z]+ (got "B")' in _rejects(items, ["a", "B"])
 
 
 def test_choices() -> None:
