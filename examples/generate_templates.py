@@ -8,7 +8,7 @@ miner's training code would save it, so that the examples exercise the conversio
 - templates/weights/video.pth: a plain state_dict;
 - templates/weights/audio.ckpt: a Lightning checkpoint (``state_dict`` with a ``net.`` prefix);
 - hf-image/weights/: a tiny ViT's config.json and a two-shard safetensors checkpoint with its
-  index, as ``save_pretrained(max_shard_size=...)`` writes them.
+  index, under the names ``save_pretrained`` writes.
 
 Running this twice gives byte-identical files; tests/test_templates_vision.py checks the
 committed files against a fresh run.
@@ -85,17 +85,21 @@ def templates_example(out: Path, workdir: Path) -> None:
     torch.save(lightning, weights / "audio.ckpt")
 
 
-def hf_example(out: Path) -> None:
+def hf_example(out: Path, tmp: Path) -> None:
     import torch
     import transformers
-    from safetensors.torch import save_file
+    from safetensors.torch import load_file, save_file
 
     weights = out / "hf-image" / "weights"
     weights.mkdir(parents=True, exist_ok=True)
     config = transformers.ViTConfig(**VIT_CONFIG)
     torch.manual_seed(SEED)
     model = transformers.ViTForImageClassification(config)
-    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    # The names save_pretrained writes (transformers 5 names its modules otherwise in memory,
+    # and maps between the two when loading); resharded here in a fixed layout, since
+    # save_pretrained's shard files carry its version.
+    model.save_pretrained(tmp / "vit")
+    state = load_file(tmp / "vit" / "model.safetensors")
     names = sorted(state)
     half = len(names) // 2
     shards = {
@@ -121,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         templates_example(args.out, Path(tmp))
-    hf_example(args.out)
+        hf_example(args.out, Path(tmp))
 
 
 if __name__ == "__main__":

@@ -78,8 +78,13 @@ def model_py(logits: str = LOGITS, load: str = LOAD, result: str = RESULT, top: 
 
 
 def weights(
-    num_classes: int = 2, prefix: str = "", extra: bool = False, head: bool = True
+    num_classes: int = 2,
+    prefix: str = "",
+    extra: bool = False,
+    head: bool = True,
+    rename: dict[str, str] | None = None,
 ) -> bytes:
+    rename = rename or {}
     generator = torch.Generator().manual_seed(3)
     tensors = {
         "conv.weight": torch.randn(4, 3, 3, 3, generator=generator) * 0.1,
@@ -89,9 +94,26 @@ def weights(
     }
     if not head:
         del tensors["head.weight"], tensors["head.bias"]
+    tensors = {rename.get(k, k): v for k, v in tensors.items()}
     if extra:
         tensors["aux.weight"] = torch.ones(2)
     return bytes(safetensors_torch.save({prefix + k: v for k, v in tensors.items()}))
+
+
+# Names that no prefix maps onto the model's, and a load_model that maps them itself.
+FILE_NAMES = {
+    "conv.weight": "stem.w",
+    "conv.bias": "stem.b",
+    "head.weight": "fc.weight",
+    "head.bias": "fc.bias",
+}
+MAPPED_LOAD = (
+    "names = {'stem.w': 'conv.weight', 'stem.b': 'conv.bias', 'fc.weight': 'head.weight', "
+    "'fc.bias': 'head.bias'}\n"
+    "    model = Tiny(num_classes)\n"
+    "    state = load_file(weights_path)\n"
+    "    model.load_state_dict({names.get(k, k): v for k, v in state.items()}, strict=True)"
+)
 
 
 def config(modality: str = "image", num_classes: int = 2, extra: str = "", top: str = "") -> str:
@@ -201,6 +223,23 @@ CASES = [
             "    model.load_state_dict({k.removeprefix('module.'): v for k, v in state.items()})"
         ),
         weights=weights(prefix="module."),
+    ),
+    Case(
+        # load_model maps the file's names itself, not by a prefix (as transformers'
+        # from_pretrained does): the values show that every tensor was loaded.
+        "names-mapped-by-load-model",
+        set(),
+        model=model_py(load=MAPPED_LOAD),
+        weights=weights(rename=FILE_NAMES),
+    ),
+    Case(
+        "names-mapped-by-load-model-but-one-left-out",
+        {"GAS604"},
+        model=model_py(load=MAPPED_LOAD.replace("strict=True", "strict=False")).replace(
+            "'fc.weight': 'head.weight', ", ""
+        ),
+        weights=weights(rename=FILE_NAMES),
+        check=_message("'head.weight'", "keep their initial values"),
     ),
     Case(
         "weights-never-loaded",

@@ -104,6 +104,59 @@ def test_hf_image_ships_its_config_json_and_merges_the_shards(tmp_path: Path) ->
     assert sorted(k for k in header if k != "__metadata__") == sorted(index["weight_map"])
 
 
+@pytest.mark.parametrize("shards", ["safetensors", "bin"])
+def test_hf_image_loads_what_save_pretrained_wrote(tmp_path: Path, shards: str) -> None:
+    """save_pretrained's names, not the modules' own (transformers 5 names them otherwise in
+    memory): from_pretrained maps them, so the zip loads under any transformers version."""
+    import torch
+    import transformers
+    from safetensors.torch import load_file
+
+    config = transformers.ViTConfig(
+        hidden_size=32,
+        image_size=32,
+        intermediate_size=64,
+        num_attention_heads=2,
+        num_hidden_layers=2,
+        num_labels=2,
+        patch_size=16,
+    )
+    torch.manual_seed(0)
+    model = transformers.ViTForImageClassification(config)
+    saved = tmp_path / "vit"
+    model.save_pretrained(saved, max_shard_size="40KB")
+    index = saved / "model.safetensors.index.json"
+    assert len(set(json.loads(index.read_text())["weight_map"].values())) > 1
+    if shards == "bin":  # an older save: pickled shards behind pytorch_model.bin.index.json
+        data = json.loads(index.read_text())
+        renamed = {}
+        for shard in sorted(set(data["weight_map"].values())):
+            name = shard.replace("model", "pytorch_model", 1).replace(".safetensors", ".bin")
+            torch.save(load_file(saved / shard), saved / name)
+            (saved / shard).unlink()
+            renamed[shard] = name
+        data["weight_map"] = {k: renamed[v] for k, v in data["weight_map"].items()}
+        index.unlink()
+        index = saved / "pytorch_model.bin.index.json"
+        index.write_text(json.dumps(data))
+    on_disk = set(json.loads(index.read_text())["weight_map"])
+    (tmp_path / "gas.toml").write_text(
+        "[models.image]\n"
+        "preprocessing = { resize = [32, 32] }\n"
+        'architecture = { template = "hf-image", args = { config = "vit/config.json" } }\n'
+        f'weights = {{ path = "vit/{index.name}" }}\n'
+    )
+    result = run_cli("build", "-C", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "warning" not in result.stderr, result.stderr  # every tensor matched, by value
+    zip_path = tmp_path / "dist" / "image_detector.zip"
+    with zipfile.ZipFile(zip_path) as zf:
+        weights = zf.read("model.safetensors")
+    header = json.loads(weights[8 : 8 + int.from_bytes(weights[:8], "little")])
+    assert set(header) - {"__metadata__"} == on_disk
+    _assert_explicit_classifier(zip_path, tmp_path / "unzipped")
+
+
 def _vit_project(tmp_path: Path, pass_input_size: bool) -> Path:
     """A timm ViT at 64x64: a fixed-size backbone, which needs img_size passed to timm."""
     import timm

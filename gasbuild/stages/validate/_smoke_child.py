@@ -658,6 +658,7 @@ def compare_weights(model: Any, path: Path, file_name: str, torch: Any) -> list[
         renames = _renamed_pairs(diff, state)
         if renames and all(same_values(state[m], handle.get_tensor(f), torch) for m, f in renames):
             _drop_renamed(diff, renames)  # load_model renames the keys itself and loads them all
+        _drop_renamed(diff, _pairs_by_value(diff, state, handle, torch))
     _key_findings(report, diff, params, file_name)
     if differing:
         message = (
@@ -691,11 +692,43 @@ def _renamed_pairs(diff: KeyDiff, state: dict[str, Any]) -> list[tuple[str, str]
     return [(m, u) for m, u in pairs if m is not None and m in wanted and m in state]
 
 
+def _pairs_by_value(
+    diff: KeyDiff, state: dict[str, Any], handle: Any, torch: Any
+) -> list[tuple[str, str]]:
+    """(model name, file name) pairs whose values match, for names no prefix lines up.
+
+    A loader may map names itself: transformers' ``from_pretrained`` turns the names
+    ``save_pretrained`` wrote into its modules' own, which can differ mid-name
+    (``encoder.layer.0.attention.attention.query`` -> ``layers.0.attention.q_proj``). A missing
+    model tensor that holds the values of an unused file tensor of the same shape was loaded
+    under another name. Only tensors of one shape are compared, each file tensor used once.
+    """
+    by_shape: dict[tuple[int, ...], list[str]] = {}
+    for name in diff.unexpected:
+        by_shape.setdefault(tuple(handle.get_slice(name).get_shape()), []).append(name)
+    loaded: dict[str, Any] = {}
+    pairs: list[tuple[str, str]] = []
+    for model_name in diff.missing:
+        candidates = by_shape.get(tuple(state[model_name].shape), [])
+        for file_name in candidates:
+            if file_name not in loaded:
+                loaded[file_name] = handle.get_tensor(file_name)
+            if same_values(state[model_name], loaded[file_name], torch):
+                pairs.append((model_name, file_name))
+                candidates.remove(file_name)
+                del loaded[file_name]
+                break
+    return pairs
+
+
 def _drop_renamed(diff: KeyDiff, done: list[tuple[str, str]]) -> None:
+    """Set aside pairs known to be loaded; what is left may still line up by a prefix."""
+    if not done:
+        return
     models, files = {m for m, _ in done}, {f for _, f in done}
     diff.missing = [k for k in diff.missing if k not in models]
     diff.unexpected = [k for k in diff.unexpected if k not in files]
-    diff.rename = None
+    diff.rename = find_rename(diff.missing, diff.unexpected)
 
 
 def same_values(loaded: Any, saved: Any, torch: Any) -> bool:
