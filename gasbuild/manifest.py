@@ -127,7 +127,7 @@ class SourceSpec(_Section):
     size: int | None = Field(None, ge=0, description="Expected size in bytes.")
 
 
-WeightsDtype = Literal["float32", "float16", "bfloat16"]
+WeightsDtype = DtypeName  # the loader's spellings; fp16 and float16 share a cache key
 
 
 class WeightsSpec(SourceSpec):

@@ -139,7 +139,12 @@ def _prepare(
     """fetch -> convert -> render (-> export): everything before validation."""
     fetched = _fetch_all(project, target, cache, options, locked)
     stages = [StageRun("fetch", all(f.hit for f in fetched.values()))]
-    weights, hit = _weights(target, fetched, cache, options)
+    try:
+        weights, hit = _weights(target, fetched, cache, options)
+    except convert.ConversionError as exc:
+        # The fix is in the weights table of gas.toml: point at it, as manifest errors do.
+        exc.location = exc.location or project.locate(f"{target.key}.weights")
+        raise
     if hit is not None:
         stages.append(StageRun("convert", hit))
     template = _template(project, target)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import builtins
 import json
 import os
@@ -660,6 +661,29 @@ def test_custom_class_in_the_checkpoint(tmp_path: Path) -> None:
     path = _save({"state_dict": _state_dict(), "hparams": _Custom()}, tmp_path / "c.ckpt")
     text = _fails([path], tmp_path, ConvertOptions(state_dict_key="state_dict"))
     assert f"`{__name__}._Custom`" in text
+
+
+@pytest.mark.parametrize("how", ["zip", "legacy"])
+def test_a_timm_train_checkpoint_with_its_argparse_namespace_converts(
+    tmp_path: Path, how: str
+) -> None:
+    """timm's train.py saves ``args`` (a Namespace) beside the state dict: plain data."""
+    args = argparse.Namespace(model="resnet18", lr=0.1, epochs=3, smoothing=None, aa=["x", 2])
+    checkpoint = {"epoch": 3, "arch": "resnet18", "state_dict": _state_dict(), "args": args}
+    path = _save(
+        checkpoint, tmp_path / f"{how}.pth.tar", _use_new_zipfile_serialization=how == "zip"
+    )
+    tensors, _ = _run([path], tmp_path, ConvertOptions(state_dict_key="state_dict"))
+    assert sorted(tensors) == sorted(_state_dict())
+
+
+def test_a_namespace_does_not_let_a_payload_through(tmp_path: Path) -> None:
+    marker = tmp_path / "PWNED"
+    args = argparse.Namespace(model="resnet18", hook=_RunsShell(marker))
+    path = _save({"state_dict": _state_dict(), "args": args}, tmp_path / "evil.pth")
+    text = _fails([path], tmp_path, ConvertOptions(state_dict_key="state_dict"))
+    assert "system`" in text and "refused" in text
+    assert not marker.exists()
 
 
 def test_whole_module_pickle_is_refused(tmp_path: Path) -> None:

@@ -316,3 +316,19 @@ def test_locate_points_into_inline_tables(tmp_path: Path) -> None:
     ) == (3, 13)
     # a key that is not written falls back to its table
     assert project.locate("models.image.num_classes").line == 1
+
+
+@pytest.mark.parametrize("dtype", ["float32", "fp32", "float16", "fp16", "bfloat16", "bf16"])
+def test_weights_dtype_takes_the_loaders_spellings(tmp_path: Path, dtype: str) -> None:
+    """weights.dtype and the model's dtype accept the same names (fp16 is float16)."""
+    path = tmp_path / "gas.toml"
+    path.write_text(GOOD_IMAGE.replace('"w.safetensors" }', f'"w.pt", dtype = "{dtype}" }}'))
+    target = manifest.load(path).targets()[0]
+    assert target.spec.weights.conversion_options()["dtype"] == dtype
+
+
+def test_weights_dtype_refuses_other_names(tmp_path: Path) -> None:
+    path = tmp_path / "gas.toml"
+    path.write_text(GOOD_IMAGE.replace('"w.safetensors" }', '"w.pt", dtype = "half" }'))
+    with pytest.raises(ManifestError, match=r"models\.image\.weights\.dtype"):
+        manifest.load(path)

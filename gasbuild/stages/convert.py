@@ -434,12 +434,13 @@ def _load_checkpoint(path: Path, label: str, key: str) -> object:
 
     mmap = _is_zip_checkpoint(path, label, key)
     try:
-        try:
-            return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
-        except RuntimeError as exc:
-            if not mmap or "mmap" not in str(exc):
-                raise
-            return torch.load(path, map_location="cpu", weights_only=True, mmap=False)
+        with _allowed_data_classes(torch):
+            try:
+                return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+            except RuntimeError as exc:
+                if not mmap or "mmap" not in str(exc):
+                    raise
+                return torch.load(path, map_location="cpu", weights_only=True, mmap=False)
     except pickle.UnpicklingError as exc:
         raise _refused(exc, label, key) from exc
     except EOFError as exc:
@@ -451,6 +452,24 @@ def _load_checkpoint(path: Path, label: str, key: str) -> object:
             f"{key}: {label}: not a readable PyTorch checkpoint ({_first_line(exc)})",
             hint="is the file complete, and was it written by torch.save?",
         ) from exc
+
+
+def _allowed_data_classes(torch: Any) -> contextlib.AbstractContextManager[object]:
+    """Let the weights-only unpickler rebuild ``argparse.Namespace``, and nothing more.
+
+    timm's train.py saves its command line as a Namespace beside the state dict, so refusing
+    it would refuse most timm checkpoints. A Namespace is plain data: the unpickler creates an
+    empty one and fills its ``__dict__`` with what it may already load (tensors, containers,
+    numbers, strings); no code of the checkpoint's choosing runs. Every other global is still
+    refused.
+    """
+    import argparse
+
+    safe_globals = getattr(torch.serialization, "safe_globals", None)
+    if safe_globals is None:  # torch < 2.5: no allow-list, Namespace stays refused
+        return contextlib.nullcontext()
+    manager: contextlib.AbstractContextManager[object] = safe_globals([argparse.Namespace])
+    return manager
 
 
 def _is_zip_checkpoint(path: Path, label: str, key: str) -> bool:
