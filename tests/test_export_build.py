@@ -118,7 +118,15 @@ def test_the_audio_cnn_template_exports_its_stft_front_end(tmp_path: Path) -> No
     torch.manual_seed(0)
     state = module.Detector(2).state_dict()
     torch.save({f"module.{k}": v for k, v in state.items()}, root / "audio.pt")
-    (result,) = plan.build(project, Cache(tmp_path / "cache"), plan.BuildOptions()).results
+    seen: list[str] = []
+
+    def collect(origin: str, findings: list[Finding]) -> None:
+        seen.extend(f"{f.code} {f.severity} {f.message}" for f in findings)
+
+    built = plan.build(project, Cache(tmp_path / "cache"), plan.BuildOptions(), on_findings=collect)
+    (result,) = built.results
+    # torch.stft's framing leaves a stepped Slice unfolded: an exporter note, not a warning.
+    assert [m.split()[0] for m in seen] == ["GAS500"], seen  # the ONNX format warning alone
     assert [s.name for s in result.stages][:4] == ["fetch", "convert", "render", "export"]
     with zipfile.ZipFile(result.zip_path) as zf:
         assert zf.namelist() == ["audio_detector.onnx"]

@@ -299,6 +299,13 @@ CASES = [
         check=_message("finds no classification head", "self.classifier = nn.Linear(features, 2)"),
     ),
     Case(
+        "checkpoint-head-has-other-classes",
+        {"GAS601"},
+        config=config(num_classes=3),
+        weights=weights(num_classes=2),
+        check=_message("size mismatch for head.weight", "set num_classes = 2"),
+    ),
+    Case(
         "endless-loop",
         {"GAS607"},
         model=model_py(load="while True:\n        pass"),
@@ -404,6 +411,55 @@ def test_the_head_is_found_as_the_benchmark_finds_it(
         parent.add_module(leaf, torch.nn.Linear(features, classes))
     head = child.find_head(root, 2, torch)
     assert (head[0] if head else None) == expected
+
+
+def _plan(num_classes: int = 2) -> child.Plan:
+    return child.Plan(Path("m.py"), Path("w"), "w", {}, "float32", "image", (3, 8, 8), num_classes)
+
+
+@pytest.mark.parametrize(
+    ("error", "words"),
+    [
+        (
+            RuntimeError(
+                "Error(s) in loading state_dict for ViT:\n\tsize mismatch for pos_embed: copying "
+                "a param with shape torch.Size([1, 197, 192]) from checkpoint, the shape in "
+                "current model is torch.Size([1, 101, 192])."
+            ),
+            ["pos_embed was made for another input size", "pass_input_size = true"],
+        ),
+        (
+            RuntimeError(
+                "size mismatch for fc.weight: copying a param with shape torch.Size([2, 512]) "
+                "from checkpoint, the shape in current model is torch.Size([3, 512])."
+            ),
+            ["fc.weight has 2 outputs, and num_classes is 3", "set num_classes = 2"],
+        ),
+        (
+            RuntimeError(
+                "size mismatch for conv.weight: copying a param with shape torch.Size([8, 3]) "
+                "from checkpoint, the shape in current model is torch.Size([16, 3])."
+            ),
+            ["has shape [8, 3], the model's [16, 3]", "another architecture"],
+        ),
+        (
+            AssertionError("Input height (160) doesn't match model (224)."),
+            ["another input size than preprocessing.resize", "pass_input_size = true"],
+        ),
+        (
+            TypeError("ResNet.__init__() got an unexpected keyword argument 'img_size'"),
+            ["pass_input_size = false"],
+        ),
+    ],
+)
+def test_well_known_failures_get_a_fix(error: BaseException, words: list[str]) -> None:
+    hint = child.known_fix(error, _plan(num_classes=3))
+    assert hint is not None and all(w in hint for w in words), hint
+
+
+def test_other_failures_get_no_invented_fix() -> None:
+    assert child.known_fix(ValueError("boom"), _plan()) is None
+    assert child.known_fix(TypeError("unexpected keyword argument 'width'"), _plan()) is None
 
 
 def test_kwargs_fallback_is_only_a_warning(results: dict[str, Future[list[Finding]]]) -> None:

@@ -297,7 +297,7 @@ IMAGE = '[models.image]\nweights = { path = "w.safetensors" }\n'
             'weights = { path = "w.pt", dtype = "int8" }\n',
             "models.image.weights.dtype",
             "int8",
-            ["must be 'float32', 'float16' or 'bfloat16' (got 'int8')"],
+            ["must be 'float32', 'fp32', 'float16', 'fp16', 'bfloat16' or 'bf16' (got 'int8')"],
             id="bad-weights-dtype",
         ),
     ],
@@ -1288,7 +1288,8 @@ def test_e2e_lightning_checkpoint_without_state_dict_key_fails(
         plan.build(project, Cache(tmp_path / "cache"), plan.BuildOptions(smoke=False))
     text = str(info.value)
     assert info.value.exit_code == 2 and "\n" not in text
-    assert text.startswith("models.audio.weights: last.ckpt:"), text
+    # located at the weights table of gas.toml, like a manifest error
+    assert "proj/gas.toml:2:1: models.audio.weights: last.ckpt:" in text, text
     assert 'state_dict_key = "state_dict"' in text, text
     assert not (proj / "dist" / "audio_detector.zip").exists()
 

@@ -241,3 +241,19 @@ def test_a_timm_template_exports_to_onnx(tmp_path: Path) -> None:
         model = onnx.load_from_string(zf.read("image_detector.onnx"))
     dims = [d.dim_param or d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
     assert dims[1:] == [3, 64, 64]
+
+
+def test_an_unknown_timm_model_name_suggests_the_names_timm_knows(tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(1)}, tmp_path / "w.safetensors")
+    (tmp_path / "gas.toml").write_text(
+        "[models.image]\n"
+        'architecture = { template = "timm-image", args = { model_name = "resnet181" } }\n'
+        'weights = { path = "w.safetensors" }\n'
+    )
+    result = run_cli("build", "-C", str(tmp_path))
+    assert result.returncode == 1, result.stderr
+    assert "Unknown model (resnet181)" in result.stderr
+    assert "did you mean resnet18" in result.stderr

@@ -54,6 +54,9 @@ _MAX_TEXT = 500
 _MAX_WARNINGS = 5
 # Warnings about our own choices, not about the model: the legacy exporter's deprecation.
 _QUIET = (DeprecationWarning, FutureWarning, PendingDeprecationWarning)
+# Exporter notes about its own optimisation, not about the graph's meaning: a Slice with a step
+# (torch.stft frames its input so) is left unfolded, and computes the same.
+_BENIGN = ("Constant folding - Only steps=1 can be constant folded",)
 _FIXED_BATCH_HINT = (
     "the trace kept the export's batch of 1 as a constant: do not turn x.shape, .item() or "
     ".tolist() into Python numbers that reach a view/reshape; use -1 or x.shape[0] as is"
@@ -266,6 +269,8 @@ class Export:
             if issubclass(item.category, _QUIET):
                 continue
             text = " ".join(str(item.message).split())[:_MAX_TEXT]
+            if text.startswith(_BENIGN):
+                continue
             if item.filename == model_file:
                 text = f"{self.job['contract']['model_file']}:{item.lineno}: {text}"
             found.setdefault(text)

@@ -29,7 +29,7 @@ from gasbuild.stages.validate.findings import (
     has_errors,
 )
 
-STAGE_VERSION = "1"
+STAGE_VERSION = "2"  # 2: the smoke test binds load_model first, finds the head (GAS609)
 
 __all__ = [
     "STAGE_VERSION",

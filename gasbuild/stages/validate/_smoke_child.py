@@ -166,6 +166,69 @@ def state_dict_keys(exc: BaseException) -> tuple[list[str], list[str]] | None:
     return found["Missing"], found["Unexpected"]
 
 
+_SIZE_MISMATCH = re.compile(
+    r"size mismatch for (\S+): copying a param with shape torch\.Size\(\[([\d, ]*)\]\) "
+    r"from checkpoint, the shape in current model is torch\.Size\(\[([\d, ]*)\]\)"
+)
+_POSITION_NAMES = ("pos_embed", "position_embedding", "relative_position")
+_FIXED_SIZE = re.compile(r"Input (?:height|width|image size) \(?\d+.*doesn't match model")
+_PASS_SIZE = "set architecture.args.pass_input_size = true (timm templates)"
+
+
+def known_fix(exc: BaseException, plan: Plan | None) -> str | None:
+    """A hint for failures with a well-known cause: a checkpoint trained with another head or
+    input size, a backbone that takes no img_size, a timm model name that does not exist."""
+    text = str(exc)
+    mismatch = _SIZE_MISMATCH.search(text)
+    if mismatch is not None:
+        name, saved, built = mismatch.group(1, 2, 3)
+        return _size_mismatch_fix(name, saved, built, plan)
+    if _FIXED_SIZE.search(text):
+        return (
+            "the backbone is built for another input size than preprocessing.resize: "
+            + _PASS_SIZE
+            + ", or build it at that size"
+        )
+    if isinstance(exc, TypeError) and "unexpected keyword argument 'img_size'" in text:
+        return "this backbone takes no img_size: set architecture.args.pass_input_size = false"
+    unknown = re.search(r"Unknown model \(([^)]*)\)", text)
+    if unknown is not None and "timm" in sys.modules:
+        import difflib
+
+        names = sys.modules["timm"].list_models()
+        close = difflib.get_close_matches(unknown.group(1), names, n=3, cutoff=0.6)
+        found = f"did you mean {', '.join(close)}? " if close else ""
+        return f"{found}timm.list_models() lists the names this timm knows"
+    return None
+
+
+def _size_mismatch_fix(name: str, saved: str, built: str, plan: Plan | None) -> str:
+    """Why a tensor of the checkpoint has another shape than the model's, when it is clear."""
+    saved_dims = [int(d) for d in saved.split(",") if d.strip()]
+    built_dims = [int(d) for d in built.split(",") if d.strip()]
+    classes = plan.num_classes if plan is not None else None
+    if (
+        saved_dims
+        and built_dims
+        and built_dims[0] == classes
+        and saved_dims[0] != classes
+        and saved_dims[1:] == built_dims[1:]
+    ):
+        return (
+            f"the checkpoint's {name} has {saved_dims[0]} outputs, and num_classes is {classes}: "
+            f"set num_classes = {saved_dims[0]}, or retrain the head"
+        )
+    if any(part in name for part in _POSITION_NAMES):
+        return (
+            f"the checkpoint's {name} was made for another input size: {_PASS_SIZE} and set "
+            "preprocessing.resize to the size it was trained at"
+        )
+    return (
+        f"the checkpoint's {name} has shape [{saved}], the model's [{built}]: the checkpoint "
+        "comes from another architecture or configuration (check the model name and arguments)"
+    )
+
+
 def missing_allowed_module(exc: BaseException, allowed: list[str]) -> str | None:
     """The allowed module (timm, transformers ...) whose absence here made the import fail."""
     for err in (exc, exc.__cause__, exc.__context__):
@@ -322,19 +385,25 @@ class Smoke:
             self.report.add("GAS608", "error", message, file=name, line=line)
         elif (keys := state_dict_keys(exc)) is not None:
             absent, extra = keys
-            message = (
-                f"{doing} raised {type(exc).__name__}: load_state_dict found "
-                f"{len(absent)} missing key(s): {listed(absent) or 'none'}; "
-                f"{len(extra)} unexpected key(s): {listed(extra) or 'none'}"
+            found = [
+                f"{len(names)} {kind} key(s): {listed(names)}"
+                for kind, names in (("missing", absent), ("unexpected", extra))
+                if names
+            ]
+            message = f"{doing} raised {type(exc).__name__}: load_state_dict found " + "; ".join(
+                found
             )
             hint = _rename_hint(find_rename(absent, extra)) or (
-                "the checkpoint does not match the architecture: check the model name and "
+                "the checkpoint lacks these tensors: was it saved from another architecture, or "
+                "without its classifier head?"
+                if not extra
+                else "the checkpoint does not match the architecture: check the model name and "
                 "weights.state_dict_key / strip_prefix / rename in gas.toml"
             )
             self.report.add("GAS601", "error", message, file=name, line=line, hint=hint)
         else:
             message = f"{doing} raised {one_line(exc)}"
-            hint = _OFFLINE_HINT if is_network_error(exc) else None
+            hint = _OFFLINE_HINT if is_network_error(exc) else known_fix(exc, plan)
             self.report.add("GAS601", "error", message, file=name, line=line, hint=hint)
         return Stop()
 
