@@ -414,7 +414,10 @@ def test_the_head_is_found_as_the_benchmark_finds_it(
 
 
 def _plan(num_classes: int = 2) -> child.Plan:
-    return child.Plan(Path("m.py"), Path("w"), "w", {}, "float32", "image", (3, 8, 8), num_classes)
+    kwargs = {"num_classes": num_classes}
+    return child.Plan(
+        Path("m.py"), Path("w"), "w", kwargs, "float32", "image", (3, 8, 8), num_classes
+    )
 
 
 @pytest.mark.parametrize(

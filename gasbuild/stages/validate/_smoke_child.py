@@ -114,6 +114,11 @@ class Plan:
     sample_shape: tuple[int, ...]
     num_classes: object
 
+    @property
+    def loader_num_classes(self) -> object:
+        """``num_classes`` as the loader and the benchmark read it: 2 when the config is silent."""
+        return self.kwargs.get("num_classes", 2)
+
 
 def limit_resources(memory_mb: int) -> None:
     """Cap the address space (the memory limit) and forbid core dumps of a crashing model."""
@@ -206,7 +211,7 @@ def _size_mismatch_fix(name: str, saved: str, built: str, plan: Plan | None) -> 
     """Why a tensor of the checkpoint has another shape than the model's, when it is clear."""
     saved_dims = [int(d) for d in saved.split(",") if d.strip()]
     built_dims = [int(d) for d in built.split(",") if d.strip()]
-    classes = plan.num_classes if plan is not None else None
+    classes = plan.loader_num_classes if plan is not None else None
     if (
         saved_dims
         and built_dims
@@ -294,7 +299,7 @@ def read_plan(job: dict[str, Any], report: Report) -> Plan:
         dtype=dtype,
         modality=modality,
         sample_shape=shape,
-        num_classes=kwargs.get("num_classes", 2),  # the loader's fallback default
+        num_classes=kwargs.get("num_classes"),
     )
 
 
@@ -487,27 +492,32 @@ class Smoke:
         try:
             signature.bind(path, **plan.kwargs)
             return plan.kwargs
-        except TypeError as first:
-            fallback = {"num_classes": plan.num_classes}
-            try:
-                signature.bind(path, **fallback)
-            except TypeError as exc:
-                message = (
-                    f"load_model{signature} cannot be called as the loader calls it, "
-                    f"load_model(weights_path, **model) or load_model(weights_path, "
-                    f"num_classes=...): {one_line(exc)}"
-                )
-                self.report.add(
-                    "GAS601",
-                    "error",
-                    message,
-                    file=self.job["contract"]["model_file"],
-                    line=def_line(load_model),
-                    hint="define load_model(weights_path: str, num_classes: int = 2, **kwargs)",
-                )
-                raise Stop from exc
-            self.kwargs_rejected(plan, first, def_line(load_model))
-            return fallback
+        except TypeError as exc:
+            rejected = exc
+        fallback = {"num_classes": plan.loader_num_classes}
+        try:
+            signature.bind(path, **fallback)
+        except TypeError as exc:
+            raise self.unbindable(signature, exc, def_line(load_model)) from exc
+        self.kwargs_rejected(plan, rejected, def_line(load_model))
+        return fallback
+
+    def unbindable(self, signature: inspect.Signature, exc: TypeError, line: int | None) -> Stop:
+        """GAS601: a load_model that neither of the loader's two calls fits."""
+        message = (
+            f"load_model{signature} cannot be called as the loader calls it, "
+            f"load_model(weights_path, **model) or load_model(weights_path, num_classes=...): "
+            f"{one_line(exc)}"
+        )
+        self.report.add(
+            "GAS601",
+            "error",
+            message,
+            file=self.job["contract"]["model_file"],
+            line=line,
+            hint="define load_model(weights_path: str, num_classes: int = 2, **kwargs)",
+        )
+        return Stop()
 
     def kwargs_rejected(self, plan: Plan, exc: TypeError, line: int | None) -> None:
         keys = ", ".join(sorted(map(str, plan.kwargs))) or "no keywords"
@@ -542,7 +552,7 @@ class Smoke:
         head, found as it finds it (``find_head``): a forward pre-hook there tells whether the
         head exists and is used (GAS609).
         """
-        head = find_head(model, plan.num_classes, torch)
+        head = find_head(model, plan.loader_num_classes, torch)
         calls: list[int] = []
         handle = None
         if head is not None:
@@ -558,13 +568,14 @@ class Smoke:
         """GAS609: no head for the benchmark's embedding, or one that forward never calls."""
         name = self.job["contract"]["model_file"]
         hint = (
-            f"expose the final layer as self.classifier = nn.Linear(features, {plan.num_classes}) "
+            f"expose the final layer as self.classifier = nn.Linear(features, "
+            f"{plan.loader_num_classes}) "
             "on the module load_model returns, and call it last in forward"
         )
         if head is None:
             message = (
                 "the benchmark finds no classification head (self.classifier, or any nn.Linear "
-                f"with out_features == num_classes = {plan.num_classes}): it cannot read "
+                f"with out_features == num_classes = {plan.loader_num_classes}): it cannot read "
                 "embeddings, and the generalization part of the score is set to its floor"
             )
             self.report.add("GAS609", "warning", message, file=name, hint=hint)
