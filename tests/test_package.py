@@ -43,10 +43,11 @@ def test_layout_is_plain_and_fixed(tmp_path: Path) -> None:
             assert info.create_system == 3
             assert info.extra == b""
             assert not info.flag_bits & 0x08, "no data descriptors"
+        # Stored, all of them: deflate's bytes depend on the zlib build (zlib-ng differs).
         methods = {i.filename: i.compress_type for i in infos}
         assert methods == {
-            "model.py": zipfile.ZIP_DEFLATED,
-            "model_config.yaml": zipfile.ZIP_DEFLATED,
+            "model.py": zipfile.ZIP_STORED,
+            "model_config.yaml": zipfile.ZIP_STORED,
             "model.safetensors": zipfile.ZIP_STORED,
         }
         assert zf.read("model.safetensors") == b"\x00\x01" * 5000

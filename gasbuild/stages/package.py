@@ -2,10 +2,12 @@
 
 Reproducible in a few plain rules, after flit_core: entries in the order given (the caller sorts),
 one fixed timestamp (SOURCE_DATE_EPOCH or 1980-01-01), 0644 regular-file permissions, made by
-"unix", no extra fields but the zip64 ones the format requires, weights stored and text deflated
-at level 9. CRC and sizes are known before an entry is written (the fetch stage measured them), so
-every local header is final and there are no data descriptors and no seeking back: the bytes go
-out once, in order, through the sha256 that becomes the zip's digest. A large entry is copied
+"unix", no extra fields but the zip64 ones the format requires, and every entry stored. Deflate
+would not be reproducible across machines: zlib and zlib-ng (which some distributions link into
+Python) write different bytes for the same input, and the text entries are only a few KiB.
+CRC and sizes are known before an entry is written (the fetch stage measured them), so every
+local header is final and there are no data descriptors and no seeking back: the bytes go out
+once, in order, through the sha256 that becomes the zip's digest. A large entry is copied
 through one page-aligned buffer, so memory stays flat whatever the weights' size; its CRC is
 recomputed on the way and compared, which catches a file changed since it was hashed.
 """
@@ -19,7 +21,6 @@ import os
 import struct
 import tempfile
 import time
-import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,16 +33,13 @@ try:  # ISA-L's CRC-32 runs ~3x faster than zlib's here; same polynomial, same r
 except ImportError:  # pragma: no cover - isal has wheels for the common platforms
     from zlib import crc32 as crc32
 
-STAGE_VERSION = "1"
+STAGE_VERSION = "2"  # 2: text entries stored, not deflated (zlib-ng writes other bytes)
 CHUNK = 1 << 20  # 1 MiB: large enough for sha256/CRC throughput, small enough to stay flat
 DEFAULT_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 # Python's zipfile switches to zip64 past 2 GiB (some readers treat sizes as signed); so do we.
 ZIP64_LIMIT = (1 << 31) - 1
 FILE_MODE = 0o100644
-DEFLATE_LEVEL = 9
-
 STORED = 0
-DEFLATED = 8
 
 
 @dataclass(frozen=True)
@@ -56,7 +54,7 @@ class FileBlob:
 
 @dataclass(frozen=True)
 class Entry:
-    """One zip entry: small bytes (deflated) or a file blob (stored, streamed)."""
+    """One zip entry: small bytes, or a file blob (streamed); both stored."""
 
     name: str
     data: bytes | FileBlob
@@ -176,23 +174,16 @@ def _write_entry(
     name = entry.name.encode("utf-8")
     flags = 0 if entry.name.isascii() else 0x800  # bit 11: the name is UTF-8
     if isinstance(entry.data, bytes):
-        payload = _deflate(entry.data)
-        record = _Written(
-            name, flags, DEFLATED, crc32(entry.data), len(payload), len(entry.data), out.offset
-        )
+        size = len(entry.data)
+        record = _Written(name, flags, STORED, crc32(entry.data), size, size, out.offset)
         _write_local_header(out, record, date_time)
-        out.write(payload)
+        out.write(entry.data)
         return record
     blob = entry.data
     record = _Written(name, flags, STORED, blob.crc32, blob.size, blob.size, out.offset)
     _write_local_header(out, record, date_time)
     _copy_blob(out, blob)
     return record
-
-
-def _deflate(data: bytes) -> bytes:
-    compressor = zlib.compressobj(DEFLATE_LEVEL, zlib.DEFLATED, -15)
-    return compressor.compress(data) + compressor.flush()
 
 
 def _copy_blob(out: _HashingWriter, blob: FileBlob) -> None:
