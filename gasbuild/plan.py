@@ -8,10 +8,11 @@ in dist/ is trusted when its stat matches the digest recorded when it was writte
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,38 @@ class BuildReport:
 
 
 FindingsSink = Callable[[str, list[Finding]], None]
+
+# The package's own source files each stage's results depend on, besides the stage's inputs
+# (relative to gasbuild/; a folder means its *.py files).
+_STAGE_CODE: dict[str, tuple[str, ...]] = {
+    "convert": ("stages/convert.py",),
+    "render": ("stages/render.py", "templates.py"),
+    "export": ("stages/export.py", "stages/_export_child.py", "stages/validate/_smoke_child.py"),
+    "validate": ("stages/validate", "submission.py"),
+    "package": ("stages/package.py",),
+}
+
+
+def source_digest(paths: Iterable[Path]) -> str:
+    """sha256 over files' names and bytes (folders: their ``*.py`` files, sorted)."""
+    h = hashlib.sha256()
+    for path in paths:
+        for file in sorted(path.glob("*.py")) if path.is_dir() else [path]:
+            data = file.read_bytes()
+            h.update(file.name.encode() + b"\0" + len(data).to_bytes(8, "big") + data)
+    return h.hexdigest()
+
+
+@functools.cache
+def stage_version(stage: str, declared: str) -> str:
+    """A stage's cache-key version: its declared version and a digest of its code.
+
+    ``gasbuild.__version__`` is in every key, but between releases (an editable install, a
+    checkout after a pull) a changed check or converter would otherwise reuse the results of
+    the old code. Reading the few source files costs well under a millisecond.
+    """
+    root = Path(__file__).parent
+    return f"{declared}+{source_digest(root / rel for rel in _STAGE_CODE[stage])[:16]}"
 
 
 class LockMismatch(UserError):
@@ -380,7 +413,7 @@ def _weights(
     else:
         files, labels, digests = [weights.path], [name], {"weights": weights.sha256}
     params = {"kind": kind, "name": name, **options.params()}
-    key = action_key("convert", convert.STAGE_VERSION, params, digests)
+    key = action_key("convert", stage_version("convert", convert.STAGE_VERSION), params, digests)
     done = _cached_output(cache, key, build)
     if done is not None:
         return done, True
@@ -469,7 +502,7 @@ def _render(
     if template is not None:
         params["template"] = template.name
         digests["template"] = template.digest()
-    key = action_key("render", render.STAGE_VERSION, params, digests)
+    key = action_key("render", stage_version("render", render.STAGE_VERSION), params, digests)
     recorded = cache.get_action(key)
     hit = recorded is not None
     if recorded is not None:
@@ -539,7 +572,9 @@ def _export(
     options = export.ExportOptions(
         modality=target.modality, resize=pre.resize, num_frames=pre.num_frames, **tuning
     )
-    key = action_key("export", export.STAGE_VERSION, options.params(), _digests(entries))
+    key = action_key(
+        "export", stage_version("export", export.STAGE_VERSION), options.params(), _digests(entries)
+    )
     done = _cached_output(cache, key, build)
     if done is not None:
         _export_warnings(target, cache.get_action(key), on_findings)
@@ -610,7 +645,12 @@ def _validate(
         "smoke_batch": opts.smoke_batch,
         **({"allow_dynamic_hw": True} if opts.allow_dynamic_hw else {}),
     }
-    key = action_key("validate", validate_stage.STAGE_VERSION, params, _digests(entries))
+    key = action_key(
+        "validate",
+        stage_version("validate", validate_stage.STAGE_VERSION),
+        params,
+        _digests(entries),
+    )
     recorded = cache.get_action(key)
     if recorded is not None:
         return [Finding(**f) for f in recorded["findings"]], True
@@ -624,7 +664,9 @@ def _validate(
 def _package(entries: list[Entry], zip_path: Path, cache: Cache) -> tuple[package.ZipResult, bool]:
     date_time = package.zip_date_time()
     params = {"date_time": list(date_time), "names": [e.name for e in entries]}
-    key = action_key("package", package.STAGE_VERSION, params, _digests(entries))
+    key = action_key(
+        "package", stage_version("package", package.STAGE_VERSION), params, _digests(entries)
+    )
     recorded = cache.get_action(key)
     if recorded is not None:
         on_disk = cache.get_digests(zip_path) if zip_path.exists() else None

@@ -32,6 +32,28 @@ def test_action_key_ignores_dict_order_but_not_content(params: dict[str, int]) -
     assert action_key("s", "1", params, {}) != action_key("s", "1", params, {"w": "x"})
 
 
+def test_a_stages_key_version_follows_its_code(tmp_path: Path) -> None:
+    """Between releases, a changed stage must not reuse the old code's results."""
+    from gasbuild import plan
+
+    folder = tmp_path / "validate"
+    folder.mkdir()
+    (folder / "a.py").write_text("RULE = 1\n")
+    (folder / "notes.txt").write_text("not code")
+    single = tmp_path / "convert.py"
+    single.write_text("x = 1\n")
+    before = plan.source_digest([folder, single])
+    (folder / "notes.txt").write_text("still not code")
+    assert plan.source_digest([folder, single]) == before
+    (folder / "a.py").write_text("RULE = 2\n")
+    assert plan.source_digest([folder, single]) != before
+
+    versions = {stage: plan.stage_version(stage, "1") for stage in plan._STAGE_CODE}
+    assert len(set(versions.values())) == len(versions)  # each stage its own code
+    assert all(v.startswith("1+") for v in versions.values())
+    assert plan.stage_version("validate", "2") != versions["validate"]
+
+
 def test_corrupt_or_truncated_records_are_misses(tmp_path: Path) -> None:
     cache = Cache(tmp_path)
     cache.put_action("ab" * 32, {"sha256": "x"})
