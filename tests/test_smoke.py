@@ -453,6 +453,13 @@ def _plan(num_classes: int = 2) -> child.Plan:
             TypeError("ResNet.__init__() got an unexpected keyword argument 'img_size'"),
             ["pass_input_size = false"],
         ),
+        (  # transformers 5's from_pretrained: the shapes are in a log table, not the message
+            RuntimeError(
+                "You set `ignore_mismatched_sizes` to `False`, thus raising an error. For "
+                "details look at the above report!"
+            ),
+            ["num_classes must match its num_labels", "image_size"],
+        ),
     ],
 )
 def test_well_known_failures_get_a_fix(error: BaseException, words: list[str]) -> None:

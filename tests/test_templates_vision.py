@@ -257,3 +257,13 @@ def test_an_unknown_timm_model_name_suggests_the_names_timm_knows(tmp_path: Path
     assert result.returncode == 1, result.stderr
     assert "Unknown model (resnet181)" in result.stderr
     assert "did you mean resnet18" in result.stderr
+
+
+def test_hf_image_with_another_num_classes_than_its_checkpoint_says_so(tmp_path: Path) -> None:
+    project = tmp_path / "hf-image"
+    shutil.copytree(EXAMPLES / "hf-image", project, ignore=shutil.ignore_patterns("dist"))
+    text = (project / "gas.toml").read_text().replace("num_classes = 2", "num_classes = 3")
+    (project / "gas.toml").write_text(text)
+    result = run_cli("build", "-C", str(project))
+    assert result.returncode == 1, result.stderr
+    assert "GAS601" in result.stderr and "num_classes must match its num_labels" in result.stderr

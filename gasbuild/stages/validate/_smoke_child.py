@@ -194,6 +194,12 @@ def known_fix(exc: BaseException, plan: Plan | None) -> str | None:
             + _PASS_SIZE
             + ", or build it at that size"
         )
+    if "ignore_mismatched_sizes" in text:  # transformers' from_pretrained, shapes differ
+        return (
+            "a tensor of the checkpoint has another shape than the model built from config.json: "
+            "num_classes must match its num_labels (id2label), and preprocessing.resize its "
+            "image_size"
+        )
     if isinstance(exc, TypeError) and "unexpected keyword argument 'img_size'" in text:
         return "this backbone takes no img_size: set architecture.args.pass_input_size = false"
     unknown = re.search(r"Unknown model \(([^)]*)\)", text)
