@@ -24,7 +24,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,17 @@ def default_cache_dir(configured: str | None = None, base: Path | None = None) -
 def canonical_json(value: Any) -> bytes:
     """One byte string per value: sorted keys, no spaces, UTF-8."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def files_digest(files: Iterable[tuple[str, Path]]) -> str:
+    """sha256 over (name, file) pairs, each name and content length-prefixed, in the order
+    given: the digest of code or templates that a stage's results depend on."""
+    h = hashlib.sha256()
+    for name, path in files:
+        raw = name.encode()
+        data = path.read_bytes()
+        h.update(len(raw).to_bytes(8, "big") + raw + len(data).to_bytes(8, "big") + data)
+    return h.hexdigest()
 
 
 def action_key(stage: str, version: str, params: Any, inputs: dict[str, str]) -> str:

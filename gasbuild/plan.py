@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gasbuild import lock
-from gasbuild.cache import Cache, FileStat, action_key
+from gasbuild.cache import Cache, FileStat, action_key, files_digest
 from gasbuild.errors import CheckFailed, SourceError, UserError, display_path
 from gasbuild.manifest import ModelTarget, Project, SourceSpec
 from gasbuild.stages import convert, package, render
@@ -87,12 +87,11 @@ _STAGE_CODE: dict[str, tuple[str, ...]] = {
 
 def source_digest(paths: Iterable[Path]) -> str:
     """sha256 over files' names and bytes (folders: their ``*.py`` files, sorted)."""
-    h = hashlib.sha256()
-    for path in paths:
-        for file in sorted(path.glob("*.py")) if path.is_dir() else [path]:
-            data = file.read_bytes()
-            h.update(file.name.encode() + b"\0" + len(data).to_bytes(8, "big") + data)
-    return h.hexdigest()
+    return files_digest(
+        (file.name, file)
+        for path in paths
+        for file in (sorted(path.glob("*.py")) if path.is_dir() else [path])
+    )
 
 
 @functools.cache

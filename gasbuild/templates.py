@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import ast
 import difflib
-import hashlib
 import math
 import re
 import sys
@@ -40,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from gasbuild.cache import files_digest
 from gasbuild.errors import UserError, display_path
 from gasbuild.resources import data_dir
 from gasbuild.submission import MODALITIES, Modality
@@ -178,14 +178,12 @@ class Template:
 
     def digest(self) -> str:
         """sha256 over the template's files (names and bytes), for cache keys and gas.lock."""
-        h = hashlib.sha256()
-        for path in sorted(p for p in self.directory.rglob("*") if p.is_file()):
-            if "__pycache__" in path.parts:
-                continue
-            rel = path.relative_to(self.directory).as_posix().encode()
-            data = path.read_bytes()
-            h.update(len(rel).to_bytes(8, "big") + rel + len(data).to_bytes(8, "big") + data)
-        return h.hexdigest()
+        files = sorted(p for p in self.directory.rglob("*") if p.is_file())
+        return files_digest(
+            (path.relative_to(self.directory).as_posix(), path)
+            for path in files
+            if "__pycache__" not in path.parts
+        )
 
     def resolve_args(self, given: Mapping[str, Any]) -> Iterator[tuple[str, str, str | None]]:
         """Problems with ``given`` as (arg name or "", message, hint); nothing when it is fine."""

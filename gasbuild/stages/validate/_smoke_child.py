@@ -501,11 +501,12 @@ class Smoke:
         except TypeError as exc:
             rejected = exc
         fallback = {"num_classes": plan.loader_num_classes}
+        line = def_line(load_model)
         try:
             signature.bind(path, **fallback)
         except TypeError as exc:
-            raise self.unbindable(signature, exc, def_line(load_model)) from exc
-        self.kwargs_rejected(plan, rejected, def_line(load_model))
+            raise self.unbindable(signature, exc, line) from exc
+        self.kwargs_rejected(plan, rejected, line)
         return fallback
 
     def unbindable(self, signature: inspect.Signature, exc: TypeError, line: int | None) -> Stop:
