@@ -22,7 +22,6 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from gasbuild import __version__
+from gasbuild.blobs import atomic_write
 
 CACHE_ENV = "GASBUILD_CACHE_DIR"
 RACY_SECONDS = 2.0
@@ -76,28 +76,6 @@ def action_key(stage: str, version: str, params: Any, inputs: dict[str, str]) ->
         "inputs": inputs,
     }
     return hashlib.sha256(canonical_json(material)).hexdigest()
-
-
-def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
-    """Write ``data`` to ``path`` through a temp file and a rename: never half-written.
-
-    ``durable=False`` skips the fsync, for cache entries: after a crash an entry is at worst
-    missing or unparsable, which is a cache miss. On ext4 an fsync also flushes every other
-    dirty file, which cost a second after writing a converted model of 1 GiB.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            if durable:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 @dataclass(frozen=True)

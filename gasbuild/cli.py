@@ -330,8 +330,9 @@ def check(
     Every finding is one line: path:line:col: CODE severity message (hint).
     Codes are documented in docs/checks.md.
     """
-    from gasbuild import checking, ui
-    from gasbuild.stages.validate import CheckOptions
+    from gasbuild import ui
+    from gasbuild.check import CheckOptions
+    from gasbuild.check import paths as checking
 
     opts = CheckOptions(
         modality=modality,  # type: ignore[arg-type]

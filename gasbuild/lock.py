@@ -14,7 +14,7 @@ from typing import Any
 
 import tomli_w
 
-from gasbuild.cache import atomic_write
+from gasbuild.blobs import atomic_write
 from gasbuild.errors import ManifestError, display_path
 
 if sys.version_info >= (3, 11):

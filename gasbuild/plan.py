@@ -17,15 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gasbuild import check as validate_stage
 from gasbuild import lock
+from gasbuild.blobs import FileBlob, measure_file
 from gasbuild.cache import Cache, FileStat, action_key, files_digest
+from gasbuild.check import CheckOptions, Finding, StagedSubmission
 from gasbuild.errors import CheckFailed, SourceError, UserError, display_path
 from gasbuild.manifest import ModelTarget, Project, SourceSpec
 from gasbuild.stages import convert, package, render
-from gasbuild.stages import validate as validate_stage
 from gasbuild.stages.fetch import Fetched, FetchOptions, Pins, cached_object, make_source
-from gasbuild.stages.package import Entry, FileBlob, measure_file
-from gasbuild.stages.validate import CheckOptions, Finding, StagedSubmission
+from gasbuild.stages.package import Entry
 from gasbuild.submission import CONFIG_FILE, MODEL_FILE, Modality, zip_name
 from gasbuild.templates import Template
 
@@ -77,20 +78,20 @@ FindingsSink = Callable[[str, list[Finding]], None]
 # The package's own source files each stage's results depend on, besides the stage's inputs
 # (relative to gasbuild/; a folder means its *.py files).
 _STAGE_CODE: dict[str, tuple[str, ...]] = {
-    "convert": ("stages/convert.py",),
+    "convert": ("stages/convert.py", "blobs.py"),
     "render": ("stages/render.py", "templates.py"),
-    "export": ("stages/export.py", "stages/_export_child.py", "stages/validate/_smoke_child.py"),
-    "validate": ("stages/validate", "submission.py"),
-    "package": ("stages/package.py",),
+    "export": ("stages/export.py", "sandbox", "blobs.py"),
+    "validate": ("check", "sandbox", "submission.py"),
+    "package": ("stages/package.py", "blobs.py"),
 }
 
 
 def source_digest(paths: Iterable[Path]) -> str:
-    """sha256 over files' names and bytes (folders: their ``*.py`` files, sorted)."""
+    """sha256 over files' names and bytes (folders: their ``*.py`` files, recursively, sorted)."""
     return files_digest(
-        (file.name, file)
+        (file.relative_to(path.parent).as_posix(), file)
         for path in paths
-        for file in (sorted(path.glob("*.py")) if path.is_dir() else [path])
+        for file in (sorted(path.rglob("*.py")) if path.is_dir() else [path])
     )
 
 
@@ -539,7 +540,7 @@ def _check_before_export(
     target: ModelTarget, entries: list[Entry], on_findings: FindingsSink | None
 ) -> None:
     """The export runs model.py (sandboxed, like the smoke test): check it statically first."""
-    from gasbuild.stages.validate.static import check_static
+    from gasbuild.check.static import check_static
 
     staged = {e.name: (e.data if isinstance(e.data, bytes) else e.data.path) for e in entries}
     origin = f"{target.key}.architecture"
@@ -611,7 +612,7 @@ def _export_warnings(
     if on_findings is None or not warnings:
         return
     hint = "the ONNX graph may not compute what model.py does for other inputs; check it"
-    from gasbuild.stages.validate.onnx import EXPORT_WARNING
+    from gasbuild.check.onnx import EXPORT_WARNING
 
     findings = [Finding(EXPORT_WARNING, "warning", w, file=MODEL_FILE, hint=hint) for w in warnings]
     on_findings(f"{target.key}.architecture", findings)

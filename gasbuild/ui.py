@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
+from gasbuild.check.findings import Finding
 from gasbuild.errors import GasbuildError
-from gasbuild.stages.validate.findings import Finding
 
 if TYPE_CHECKING:
     from gasbuild.templates import Template

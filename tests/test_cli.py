@@ -107,7 +107,7 @@ def _types(annotation: object) -> list[object]:
 
 def test_init_writes_a_project_that_validates_and_refuses_to_overwrite(tmp_path: Path) -> None:
     from gasbuild import manifest
-    from gasbuild.stages.validate.static import analyze_source
+    from gasbuild.check.static import analyze_source
 
     result = run_cli("init", "-C", str(tmp_path), "--modality", "video", "--modality", "audio")
     assert result.returncode == 0, result.stderr

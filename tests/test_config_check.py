@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gasbuild.stages.validate.config import MAX_CONFIG_BYTES, check_config, parse_config
-from gasbuild.stages.validate.findings import (
+from gasbuild.check.config import MAX_CONFIG_BYTES, check_config, parse_config
+from gasbuild.check.findings import (
     CheckOptions,
     DirectorySubmission,
     Finding,

@@ -17,10 +17,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gasbuild.blobs import measure_file
+from gasbuild.check.container import check_zip, infer_format
+from gasbuild.check.findings import CheckOptions, Finding
 from gasbuild.stages import package
-from gasbuild.stages.package import Entry, measure_file, write_zip
-from gasbuild.stages.validate.container import check_zip, infer_format
-from gasbuild.stages.validate.findings import CheckOptions, Finding
+from gasbuild.stages.package import Entry, write_zip
 
 CONFIG = b'name: "d"\nmodality: "image"\nmodel:\n  num_classes: 2\n'
 MODEL = b"import torch\n"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from corpus.make_corpus import CASES, Case
-from gasbuild.stages.validate import CheckOptions, check_zip_path
+from gasbuild.check import CheckOptions, check_zip_path
 
 
 @pytest.fixture(scope="module")

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from gasbuild.stages._export_child import compare, error_of
+from gasbuild.check.findings import CheckOptions, StagedSubmission
+from gasbuild.check.onnx import check_onnx
+from gasbuild.sandbox.export_child import compare, error_of
 from gasbuild.stages.export import ExportError, ExportOptions, ExportResult, export_onnx
-from gasbuild.stages.validate.findings import CheckOptions, StagedSubmission
-from gasbuild.stages.validate.onnx import check_onnx
 from gasbuild.submission import Modality
 
 torch = pytest.importorskip("torch")
@@ -408,7 +408,7 @@ def test_importing_the_export_stage_imports_no_torch() -> None:
         """
         import sys
         import gasbuild.stages.export as export
-        import gasbuild.stages._export_child
+        import gasbuild.sandbox.export_child
         export.ExportOptions("image", None, None).params()
         print(",".join(sorted({"torch", "onnx", "onnxruntime", "numpy"} & set(sys.modules))))
         """

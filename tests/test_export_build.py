@@ -16,8 +16,8 @@ import pytest
 from conftest import EXAMPLES
 from gasbuild import manifest, plan
 from gasbuild.cache import Cache
+from gasbuild.check import Finding
 from gasbuild.errors import CheckFailed, ManifestError
-from gasbuild.stages.validate import Finding
 
 pytestmark = pytest.mark.slow
 
@@ -155,7 +155,8 @@ def test_a_noop_rebuild_never_reads_a_stored_conversion_again(
 ) -> None:
     """The converted weights are trusted by their stat record: a rebuild reads no weight byte
     (using an object only moves its access time, never the mtime that record holds)."""
-    from gasbuild.stages import fetch, package
+    from gasbuild import blobs
+    from gasbuild.stages import fetch
 
     toml = IMAGE_ONNX.replace('format = "onnx"\n', "").replace(
         'weights = { path = "image.safetensors" }',
@@ -174,7 +175,7 @@ def test_a_noop_rebuild_never_reads_a_stored_conversion_again(
         raise AssertionError(f"read {path}")
 
     monkeypatch.setattr(fetch, "measure_file", no_reads)
-    monkeypatch.setattr(package, "measure_file", no_reads)
+    monkeypatch.setattr(blobs, "measure_file", no_reads)
     monkeypatch.setattr(plan, "measure_file", no_reads)
     again = plan.build(project, cache, plan.BuildOptions(smoke=False)).results[0]
     assert all(s.hit for s in again.stages), again.stages

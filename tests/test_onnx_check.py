@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from gasbuild.stages.validate import check_zip_path
-from gasbuild.stages.validate.findings import CheckOptions, Finding, StagedSubmission
-from gasbuild.stages.validate.onnx import check_onnx
+from gasbuild.check import check_zip_path
+from gasbuild.check.findings import CheckOptions, Finding, StagedSubmission
+from gasbuild.check.onnx import check_onnx
 from gasbuild.submission import Modality
 
 onnx = pytest.importorskip("onnx")
@@ -283,8 +283,8 @@ def test_importing_the_module_imports_no_onnx() -> None:
     code = textwrap.dedent(
         """
         import sys
-        import gasbuild.stages.validate.onnx
-        import gasbuild.stages.validate.smoke
+        import gasbuild.check.onnx
+        import gasbuild.check.smoke
         heavy = {"torch", "onnx", "onnxruntime", "numpy"}
         print(",".join(sorted(heavy & set(sys.modules))))
         """

@@ -13,9 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gasbuild.blobs import measure_file
 from gasbuild.errors import BuildError
 from gasbuild.stages import package
-from gasbuild.stages.package import Entry, measure_file, write_zip, zip_date_time
+from gasbuild.stages.package import Entry, write_zip, zip_date_time
 
 
 def _entries(tmp_path: Path, weights: bytes = b"\x00\x01" * 5000) -> list[Entry]:

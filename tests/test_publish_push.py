@@ -14,6 +14,7 @@ pytest.importorskip("bittensor_wallet")
 
 from fakes.gas_api import GasApiState, serve_gas_api
 from fakes.publishing import FakeClock, RecordingEvents, item, make_wallet
+from gasbuild.check.findings import Finding
 from gasbuild.errors import (
     CheckFailed,
     GasbuildError,
@@ -33,7 +34,6 @@ from gasbuild.publish.gasapi import (
 )
 from gasbuild.publish.push import PushItem, PushReport, PushSettings, no_checks, push
 from gasbuild.publish.receipts import ReceiptStore
-from gasbuild.stages.validate.findings import Finding
 
 TX = "0x" + "cd" * 32
 

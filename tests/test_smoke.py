@@ -16,16 +16,18 @@ from pathlib import Path
 
 import pytest
 
-from gasbuild.stages.validate import _smoke_child as child
-from gasbuild.stages.validate import smoke
-from gasbuild.stages.validate.findings import (
+from gasbuild.check import smoke
+from gasbuild.check.findings import (
     CheckOptions,
     DirectorySubmission,
     Finding,
     StagedSubmission,
     has_errors,
 )
-from gasbuild.stages.validate.smoke import check_smoke, child_env, smoke_available
+from gasbuild.check.smoke import check_smoke, smoke_available
+from gasbuild.sandbox import runner
+from gasbuild.sandbox import smoke_child as child
+from gasbuild.sandbox.runner import child_env
 
 torch = pytest.importorskip("torch")
 safetensors_torch = pytest.importorskip("safetensors.torch")
@@ -527,7 +529,7 @@ def test_child_env_is_offline_and_keeps_no_secrets(
     env = child_env(tmp_path)
     assert "GASBUILD_TEST_SECRET" not in env and "PYTHONPATH" not in env
     assert env["HF_HUB_OFFLINE"] == "1" and env["TRANSFORMERS_OFFLINE"] == "1"
-    assert env["https_proxy"] == env["HTTPS_PROXY"] == smoke.DEAD_PROXY
+    assert env["https_proxy"] == env["HTTPS_PROXY"] == runner.DEAD_PROXY
     assert env["no_proxy"] == ""
     assert Path(env["HOME"]).is_relative_to(tmp_path)
 
@@ -536,9 +538,9 @@ def test_importing_the_smoke_modules_imports_no_torch() -> None:
     code = textwrap.dedent(
         """
         import sys
-        import gasbuild.stages.validate.smoke
-        import gasbuild.stages.validate._smoke_child
-        gasbuild.stages.validate.smoke.smoke_available()
+        import gasbuild.check.smoke
+        import gasbuild.sandbox.smoke_child
+        gasbuild.check.smoke.smoke_available()
         print(",".join(sorted({"torch", "onnx", "onnxruntime", "safetensors"} & set(sys.modules))))
         """
     )
@@ -581,7 +583,9 @@ def test_unwrap_follows_the_loader() -> None:
 
 
 def test_sample_shapes_follow_the_benchmark() -> None:
-    contract = smoke.child_job_for(Path("."), CheckOptions(), [])["contract"]
+    contract = runner.loader_job(Path("."), modality=None, batch=1, memory_mb=1, paths=[])[
+        "contract"
+    ]
     frames_only = {"preprocessing": {"num_frames": 8}}  # ignored without resize
     assert child.sample_shape(frames_only, "video", contract) == (16, 3, 224, 224)
     both = {"preprocessing": {"num_frames": 8, "resize": [32, 48]}}

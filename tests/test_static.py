@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gasbuild.stages.validate.findings import CheckOptions, Finding, StagedSubmission
-from gasbuild.stages.validate.static import analyze_source, blocked_reason, check_static
+from gasbuild.check.findings import CheckOptions, Finding, StagedSubmission
+from gasbuild.check.static import analyze_source, blocked_reason, check_static
 from static_cases import CASES, CLEAN, WARNING_CODES
 
 REPO = Path(__file__).resolve().parent.parent

@@ -24,11 +24,11 @@ from hypothesis import strategies as st
 from conftest import run_cli
 from gasbuild import lock, manifest, plan
 from gasbuild.cache import Cache
+from gasbuild.check.findings import Finding
+from gasbuild.check.static import analyze_source
 from gasbuild.errors import CheckFailed, ManifestError
 from gasbuild.manifest import ModelTarget, Project
 from gasbuild.stages import render
-from gasbuild.stages.validate.findings import Finding
-from gasbuild.stages.validate.static import analyze_source
 from gasbuild.templates import (
     Arg,
     ArgError,

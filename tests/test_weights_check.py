@@ -19,14 +19,14 @@ from hypothesis import strategies as st
 from safetensors.numpy import save as np_save
 from safetensors.torch import save as torch_save
 
-from gasbuild.stages.validate.findings import (
+from gasbuild.check.findings import (
     CheckOptions,
     DirectorySubmission,
     Finding,
     StagedSubmission,
     ZipSubmission,
 )
-from gasbuild.stages.validate.weights import (
+from gasbuild.check.weights import (
     DTYPE_BITS,
     MAX_REPORTED,
     SafetensorsHeader,
@@ -461,7 +461,7 @@ def test_corrupt_zip_member_is_a_finding_not_a_crash(tmp_path: Path) -> None:
 
 def test_a_folder_named_like_the_weights_is_a_layout_error(tmp_path: Path) -> None:
     """A directory view lists regular files only; the folder is the directory check's GAS102."""
-    from gasbuild.checking import check_paths
+    from gasbuild.check.paths import check_paths
 
     (tmp_path / "model.safetensors").mkdir()
     sub = DirectorySubmission(tmp_path, "dir")

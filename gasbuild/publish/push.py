@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from gasbuild.check.findings import Finding
 from gasbuild.errors import (
     CheckFailed,
     GasbuildError,
@@ -51,7 +52,6 @@ from gasbuild.publish.gasapi import (
 )
 from gasbuild.publish.receipts import Receipt, ReceiptStore
 from gasbuild.publish.wallet import Hotkey, load_hotkey
-from gasbuild.stages.validate.findings import Finding
 from gasbuild.submission import MODALITIES, Modality
 
 UPLOAD_URL_ENV = "GASBUILD_UPLOAD_URL"
@@ -119,7 +119,7 @@ def make_checker(*, smoke: bool = True, deep: bool = False) -> Checker:
     """gasbuild's own checks (``check_zip_path``), as strict as ``gasbuild check``."""
 
     def check(item: PushItem) -> list[Finding]:
-        from gasbuild.stages.validate import CheckOptions, check_zip_path
+        from gasbuild.check import CheckOptions, check_zip_path
 
         options = CheckOptions(modality=item.modality, smoke=smoke, deep=deep)
         return check_zip_path(item.zip_path, options, display_path(item.zip_path))

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from gasbuild.cache import atomic_write
+from gasbuild.blobs import atomic_write
 
 RECEIPTS_DIR = "receipts"
 FORMAT_VERSION = 1

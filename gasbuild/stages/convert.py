@@ -21,17 +21,16 @@ on machines without it.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import pickle
 import re
-import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
+from gasbuild.blobs import HashingWriter, replace_into, temp_beside
 from gasbuild.errors import BuildError, UserError, display_path
 from gasbuild.submission import DTYPES
 
@@ -772,38 +771,18 @@ def _write(tensors: dict[str, torch.Tensor], out: Path, key: str) -> tuple[str, 
     A failed write (disk full, no permission) is the machine's fault (BuildError).
     """
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with _temp_beside(out) as tmp:
+        with temp_beside(out) as tmp:
             with tmp.open("wb") as raw:
-                stream = _Digesting(raw)
+                stream = HashingWriter(raw)
                 write_safetensors(tensors, stream, metadata={"format": "pt"})
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, out)
+            replace_into(tmp, out)
     except OSError as exc:
         raise BuildError(f"{key}: cannot write {display_path(out)}: {_first_line(exc)}") from exc
-    return stream.sha256.hexdigest(), stream.crc32, stream.size
-
-
-class _Digesting:
-    """A write-only stream that hashes what passes through it (sha256 and CRC-32)."""
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self.raw = raw
-        self.sha256 = hashlib.sha256()
-        self.crc32 = 0
-        self.size = 0
-
-    def write(self, data: bytes | memoryview) -> int:
-        from gasbuild.stages.package import crc32
-
-        self.sha256.update(data)
-        self.crc32 = crc32(data, self.crc32)
-        self.size += memoryview(data).nbytes
-        return self.raw.write(data)
+    return stream.hexdigest(), stream.crc32, stream.size
 
 
 def write_safetensors(
-    tensors: Mapping[str, torch.Tensor], stream: BinaryIO | _Digesting, metadata: dict[str, str]
+    tensors: Mapping[str, torch.Tensor], stream: BinaryIO | HashingWriter, metadata: dict[str, str]
 ) -> int:
     """Serialise contiguous tensors to ``stream`` in the safetensors format; the bytes written.
 
@@ -843,15 +822,3 @@ def _byte_view(tensor: torch.Tensor) -> torch.Tensor:
 
     flat = tensor.reshape(-1)
     return flat if flat.dtype == torch.uint8 else flat.view(torch.uint8)
-
-
-@contextlib.contextmanager
-def _temp_beside(out: Path) -> Iterator[Path]:
-    """A temp file in ``out``'s folder (so the rename is atomic), removed unless renamed."""
-    fd, name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -12,8 +12,8 @@ input shape (SPEC.md §1, §3), so the legacy zip holds the same network the min
 - exported at batch 1, then checked against torch with onnxruntime on a seeded batch of
   ``parity_batch`` (> 1), which proves both the numbers and the dynamic batch axis.
 
-``model.py`` is arbitrary code, so everything touching it runs in ``_export_child.py``, in the
-smoke test's sandbox (``validate/smoke.py``): ``python -I``, a memory limit, a timeout that kills
+``model.py`` is arbitrary code, so everything touching it runs in ``export_child.py``, in the
+smoke test's sandbox (``gasbuild/sandbox``): ``python -I``, a memory limit, a timeout that kills
 the process group, no network, a temporary working directory and a small environment. Importing
 this module imports neither torch nor onnx.
 
@@ -29,23 +29,23 @@ are part of ``ExportOptions.params`` (the producer version is in the file).
 
 from __future__ import annotations
 
-import contextlib
 import importlib.metadata
 import importlib.util
-import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gasbuild.blobs import replace_into, temp_beside
 from gasbuild.errors import CheckFailed
-from gasbuild.stages.validate.findings import CheckOptions
-from gasbuild.stages.validate.smoke import (
+from gasbuild.sandbox import DEFAULT_MEMORY_MB
+from gasbuild.sandbox.runner import (
+    EXPORT_CHILD,
     ChildRun,
-    child_job_for,
     child_messages,
     exit_text,
     last_line,
+    loader_job,
     module_paths,
     phase_text,
     run_child,
@@ -60,7 +60,7 @@ from gasbuild.submission import (
 
 STAGE_VERSION = "2"  # 2: exporter notes about its own constant folding are not warnings
 
-CHILD_SCRIPT = Path(__file__).with_name("_export_child.py")
+CHILD_SCRIPT = EXPORT_CHILD
 # What the child imports; their locations are handed to it, since -I drops PYTHONPATH.
 CHILD_MODULES = ("torch", "safetensors", "yaml", "numpy", "onnx", "onnxruntime")
 # Whose versions change the exported bytes (the cache key must follow them).
@@ -88,7 +88,7 @@ class ExportOptions:
     atol: float = 1e-4
     parity_batch: int = 2  # any batch but the export's 1, to prove the dynamic batch axis
     timeout: float = 600.0
-    memory_mb: int = CheckOptions.smoke_memory_mb
+    memory_mb: int = DEFAULT_MEMORY_MB
 
     def __post_init__(self) -> None:
         if self.parity_batch < 2:
@@ -154,19 +154,12 @@ def export_onnx(model_dir: Path, out: Path, options: ExportOptions, *, key: str)
             f"{key}: exporting to ONNX needs {missing}, and one is not installed",
             hint="pip install 'gasbuild[torch]'",
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with temp_beside(out) as tmp:
         with tempfile.TemporaryDirectory(prefix="gasbuild-export-") as root:
             job = child_job(model_dir, tmp, options, paths)
             run = run_child(job, Path(root), options.timeout, CHILD_SCRIPT)
         result = _result(run, options, key)
-        os.replace(tmp, out)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        replace_into(tmp, out)
     return result
 
 
@@ -174,12 +167,13 @@ def child_job(
     model_dir: Path, out: Path, options: ExportOptions, paths: list[str]
 ) -> dict[str, Any]:
     """The smoke test's job (contract tables, limits, paths) plus what the export needs."""
-    check = CheckOptions(
+    job = loader_job(
+        model_dir,
         modality=options.modality,
-        smoke_batch=options.parity_batch,
-        smoke_memory_mb=options.memory_mb,
+        batch=options.parity_batch,
+        memory_mb=options.memory_mb,
+        paths=paths,
     )
-    job = child_job_for(model_dir, check, paths)
     job["export"] = {
         "out": str(out),
         "sample_shape": list(options.sample_shape()),

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
+from gasbuild.blobs import CHUNK, FileBlob, crc32, measure_file
 from gasbuild.cache import Cache, FileStat
 from gasbuild.errors import Location, SourceError, TransportError, display_path
-from gasbuild.stages.package import CHUNK, FileBlob, crc32, measure_file
 
 STAGE_VERSION = "1"
 DOWNLOAD_ATTEMPTS = 3

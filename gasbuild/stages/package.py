@@ -14,42 +14,23 @@ recomputed on the way and compared, which catches a file changed since it was ha
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import mmap
 import os
 import struct
-import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
+from gasbuild.blobs import CHUNK, FileBlob, HashingWriter, crc32, replace_into, temp_beside
 from gasbuild.errors import BuildError
 
-try:  # ISA-L's CRC-32 runs ~3x faster than zlib's here; same polynomial, same results
-    from isal.isal_zlib import crc32 as crc32
-except ImportError:  # pragma: no cover - isal has wheels for the common platforms
-    from zlib import crc32 as crc32
-
 STAGE_VERSION = "2"  # 2: text entries stored, not deflated (zlib-ng writes other bytes)
-CHUNK = 1 << 20  # 1 MiB: large enough for sha256/CRC throughput, small enough to stay flat
 DEFAULT_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 # Python's zipfile switches to zip64 past 2 GiB (some readers treat sizes as signed); so do we.
 ZIP64_LIMIT = (1 << 31) - 1
 FILE_MODE = 0o100644
 STORED = 0
-
-
-@dataclass(frozen=True)
-class FileBlob:
-    """A file on disk with the digests the fetch stage measured."""
-
-    path: Path
-    size: int
-    crc32: int
-    sha256: str
 
 
 @dataclass(frozen=True)
@@ -101,25 +82,6 @@ def _dos(date_time: tuple[int, int, int, int, int, int]) -> tuple[int, int]:
     return dos_time, dos_date
 
 
-class _HashingWriter:
-    """Writes through to a file, hashing and counting every byte (the zip is written once)."""
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self.raw = raw
-        self.sha = hashlib.sha256()
-        self.offset = 0
-
-    def write(self, data: bytes | memoryview) -> None:
-        self.sha.update(data)
-        view = memoryview(data)
-        while view:
-            written = self.raw.write(view)
-            if written is None:  # pragma: no cover - only for non-blocking raw files
-                raise BuildError("short write to the output zip")
-            view = view[written:]
-        self.offset += len(data)
-
-
 @dataclass
 class _Written:
     name: bytes
@@ -138,38 +100,19 @@ def write_zip(
     date_time: tuple[int, int, int, int, int, int] = DEFAULT_DATE_TIME,
 ) -> ZipResult:
     """Write ``entries`` to ``dest`` atomically (temp file, then rename); return its digest."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb", buffering=0) as raw:
-            out = _HashingWriter(raw)
+    with temp_beside(dest) as tmp:
+        with open(tmp, "wb", buffering=0) as raw:
+            out = HashingWriter(raw, crc=False)
             written = [_write_entry(out, entry, date_time) for entry in entries]
             _write_central_directory(out, written, date_time)
         # No fsync: the rename is atomic for every reader and survives a killed build; waiting
         # for the disk would only add power-loss durability to a file any build can remake.
-        os.chmod(tmp, 0o644)
-        _rename_into_place(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        replace_into(tmp, dest, unlink_first=True)
     return ZipResult(sha256=out.sha.hexdigest(), size=out.offset)
 
 
-def _rename_into_place(tmp: Path, dest: Path) -> None:
-    """Rename ``tmp`` to ``dest``, removing an old ``dest`` first.
-
-    ext4 (auto_da_alloc) flushes a file's data to disk when it is renamed *over* an existing file,
-    which made replacing a 1 GiB zip cost twice what writing it did. Unlinking first avoids that;
-    a reader sees the old zip, briefly no zip, then the new one — never a partial file.
-    """
-    with contextlib.suppress(FileNotFoundError):
-        dest.unlink()
-    os.replace(tmp, dest)
-
-
 def _write_entry(
-    out: _HashingWriter, entry: Entry, date_time: tuple[int, int, int, int, int, int]
+    out: HashingWriter, entry: Entry, date_time: tuple[int, int, int, int, int, int]
 ) -> _Written:
     name = entry.name.encode("utf-8")
     flags = 0 if entry.name.isascii() else 0x800  # bit 11: the name is UTF-8
@@ -186,7 +129,7 @@ def _write_entry(
     return record
 
 
-def _copy_blob(out: _HashingWriter, blob: FileBlob) -> None:
+def _copy_blob(out: HashingWriter, blob: FileBlob) -> None:
     """Stream a file into the zip through one page-aligned buffer, checking size and CRC."""
     buffer = mmap.mmap(-1, CHUNK)  # page-aligned: copies several times faster than a bytearray
     view = memoryview(buffer)
@@ -218,7 +161,7 @@ def _needs_zip64(record: _Written) -> bool:
 
 
 def _write_local_header(
-    out: _HashingWriter, record: _Written, date_time: tuple[int, int, int, int, int, int]
+    out: HashingWriter, record: _Written, date_time: tuple[int, int, int, int, int, int]
 ) -> None:
     dos_time, dos_date = _dos(date_time)
     extra = b""
@@ -245,7 +188,7 @@ def _write_local_header(
 
 
 def _write_central_directory(
-    out: _HashingWriter, records: list[_Written], date_time: tuple[int, int, int, int, int, int]
+    out: HashingWriter, records: list[_Written], date_time: tuple[int, int, int, int, int, int]
 ) -> None:
     dos_time, dos_date = _dos(date_time)
     start = out.offset
@@ -288,7 +231,7 @@ def _write_central_directory(
     _write_end_records(out, len(records), start, out.offset - start)
 
 
-def _write_end_records(out: _HashingWriter, count: int, cd_start: int, cd_size: int) -> None:
+def _write_end_records(out: HashingWriter, count: int, cd_start: int, cd_size: int) -> None:
     if cd_start > ZIP64_LIMIT or cd_size > ZIP64_LIMIT or count >= 0xFFFF:
         zip64_end = out.offset
         out.write(
@@ -323,27 +266,3 @@ def _write_end_records(out: _HashingWriter, count: int, cd_start: int, cd_size: 
         )
         return
     out.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, count, count, cd_size, cd_start, 0))
-
-
-def measure_file(path: Path) -> FileBlob:
-    """Hash a file once for sha256, CRC-32 and size (what the fetch stage records)."""
-    sha = hashlib.sha256()
-    crc = 0
-    size = 0
-    buffer = mmap.mmap(-1, CHUNK)
-    view = memoryview(buffer)
-    try:
-        with open(path, "rb", buffering=0) as src:
-            while True:
-                n = src.readinto(view)
-                if not n:
-                    break
-                chunk = view[:n]
-                sha.update(chunk)
-                crc = crc32(chunk, crc)
-                size += n
-                chunk.release()
-    finally:
-        view.release()
-        buffer.close()
-    return FileBlob(path=path, size=size, crc32=crc, sha256=sha.hexdigest())

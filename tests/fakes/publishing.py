@@ -7,8 +7,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gasbuild.check.findings import Finding
 from gasbuild.publish.push import Events, PushItem
-from gasbuild.stages.validate.findings import Finding
 
 
 def make_wallet(path: Path, name: str, hotkeys: tuple[str, ...] = ("default",)) -> dict[str, str]:

@@ -28,13 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from gasbuild.errors import GasbuildError
-from gasbuild.stages.validate.config import (
+from gasbuild.check.config import (
     MAX_CONFIG_BYTES,
     declared_weights_file,
     parse_config,
 )
-from gasbuild.stages.validate.findings import CheckOptions, Finding, Submission
+from gasbuild.check.findings import CheckOptions, Finding, Submission
+from gasbuild.errors import GasbuildError
 from gasbuild.submission import CONFIG_FILE, canonical_dtype
 
 # The Rust reader refuses headers over 100_000_000 bytes ("HeaderTooLarge"); so do we by default.

@@ -1,6 +1,6 @@
 """The smoke test's child process: load a submission as the network's loader does, then run it.
 
-``smoke.py`` runs this file by path (``python -I _smoke_child.py``), in a temporary directory,
+``smoke.py`` runs this file by path (``python -I smoke_child.py``), in a temporary directory,
 under a memory limit and a timeout, and never imports it. Protocol: one JSON job on stdin; JSON
 lines on the *original* stdout: ``{"phase": ...}`` as each step starts (so the parent can say
 where a timeout or a crash struck) and, last, ``{"result": {"findings": [...]}}``. Before any

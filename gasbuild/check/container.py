@@ -35,13 +35,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from gasbuild.stages.validate.config import (
+from gasbuild.check.config import (
     MAX_CONFIG_BYTES,
     WEIGHTS_SUFFIX,
     declared_weights_file,
     parse_config,
 )
-from gasbuild.stages.validate.findings import CheckOptions, Finding, Submission
+from gasbuild.check.findings import CheckOptions, Finding, Submission
 from gasbuild.submission import (
     CONFIG_FILE,
     DEFAULT_WEIGHTS_FILE,

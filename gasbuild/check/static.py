@@ -60,7 +60,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Final
 
-from gasbuild.stages.validate.findings import CheckOptions, Finding, Severity, Submission
+from gasbuild.check.findings import CheckOptions, Finding, Severity, Submission
 from gasbuild.submission import (
     ALLOWED_IMPORTS,
     BLOCKED_CALLS,

@@ -27,7 +27,7 @@ from typing import Any, TypeGuard
 
 import yaml
 
-from gasbuild.stages.validate.findings import CheckOptions, Finding, Severity, Submission
+from gasbuild.check.findings import CheckOptions, Finding, Severity, Submission
 from gasbuild.submission import (
     AUDIO_DURATION_SECONDS,
     AUDIO_SAMPLE_RATE,

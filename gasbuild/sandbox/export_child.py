@@ -1,6 +1,6 @@
 """The export stage's child process: load the model as the loader does, export it, compare.
 
-``export.py`` runs this file by path (``python -I _export_child.py``) in the smoke test's sandbox
+``export.py`` runs this file by path (``python -I export_child.py``) in the smoke test's sandbox
 and never imports it for a run. The protocol is the smoke child's: one JSON job on stdin (the
 smoke job plus an ``export`` section); JSON lines on the original stdout, ``{"phase": ...}`` as
 each step starts and, last, ``{"result": {...}}`` or ``{"error": {"message", "hint"}}``.
@@ -33,7 +33,8 @@ from typing import Any
 if __name__ == "__main__":  # run by path under -I: neither its folder nor PYTHONPATH is on sys.path
     sys.path.append(str(Path(__file__).resolve().parents[2]))
 
-from gasbuild.stages.validate._smoke_child import (
+from gasbuild.check.onnx import ort_text
+from gasbuild.sandbox.smoke_child import (
     Channel,
     Plan,
     Smoke,
@@ -47,7 +48,6 @@ from gasbuild.stages.validate._smoke_child import (
     read_plan,
     unwrap,
 )
-from gasbuild.stages.validate.onnx import ort_text
 
 EXPORT_DTYPE = "float32"
 _MAX_TEXT = 500

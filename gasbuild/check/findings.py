@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Literal, Protocol
 
+from gasbuild.sandbox import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
 from gasbuild.submission import Format, Modality
 
 Severity = Literal["error", "warning"]
@@ -64,8 +65,8 @@ class CheckOptions:
     deep: bool = False  # stream all tensor data to reject NaN/Inf
     smoke: bool = True  # load and run the model in a child process
     smoke_batch: int = 2
-    smoke_timeout: float = 300.0
-    smoke_memory_mb: int = 8192
+    smoke_timeout: float = DEFAULT_TIMEOUT
+    smoke_memory_mb: int = DEFAULT_MEMORY_MB
     allow_dynamic_hw: bool = False  # ONNX: a dynamic input H/W is a warning, not an error
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from gasbuild.stages.validate.findings import (
+from gasbuild.check.findings import (
     CheckOptions,
     DirectorySubmission,
     Finding,
@@ -49,12 +49,12 @@ def _validators(
     fmt: str, opts: CheckOptions
 ) -> list[Callable[[Submission, CheckOptions], list[Finding]]]:
     if fmt == "onnx":
-        from gasbuild.stages.validate.onnx import check_onnx
+        from gasbuild.check.onnx import check_onnx
 
         return [check_onnx]
-    from gasbuild.stages.validate.config import check_config
-    from gasbuild.stages.validate.static import check_static
-    from gasbuild.stages.validate.weights import check_weights
+    from gasbuild.check.config import check_config
+    from gasbuild.check.static import check_static
+    from gasbuild.check.weights import check_weights
 
     checks: list[Callable[[Submission, CheckOptions], list[Finding]]] = [
         check_config,
@@ -62,7 +62,7 @@ def _validators(
         check_weights,
     ]
     if opts.smoke:
-        from gasbuild.stages.validate.smoke import check_smoke
+        from gasbuild.check.smoke import check_smoke
 
         checks.append(check_smoke)
     return checks
@@ -70,7 +70,7 @@ def _validators(
 
 def check_contents(sub: Submission, opts: CheckOptions) -> list[Finding]:
     """Every content check for the submission's format; the smoke test only if the rest pass."""
-    from gasbuild.stages.validate.container import infer_format
+    from gasbuild.check.container import infer_format
 
     fmt = opts.format or infer_format(sub.names())
     findings: list[Finding] = []
@@ -83,7 +83,7 @@ def check_contents(sub: Submission, opts: CheckOptions) -> list[Finding]:
 
 def check_zip_path(path: Path, opts: CheckOptions, origin: str) -> list[Finding]:
     """Container checks, then (if the container is sound) every content check."""
-    from gasbuild.stages.validate.container import check_zip, infer_format
+    from gasbuild.check.container import check_zip, infer_format
 
     findings, zf = check_zip(path, opts)
     if zf is None:

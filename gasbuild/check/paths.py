@@ -6,9 +6,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from gasbuild.check import (
+    CheckOptions,
+    DirectorySubmission,
+    Finding,
+    check_contents,
+    check_zip_path,
+    has_errors,
+)
 from gasbuild.errors import UsageError, display_path
-from gasbuild.stages import validate
-from gasbuild.stages.validate import CheckOptions, DirectorySubmission, Finding
 
 
 def check_paths(
@@ -25,7 +31,7 @@ def check_paths(
             reports.append(_check_directory(path, opts))
         else:
             origin = display_path(path)
-            reports.append((origin, validate.check_zip_path(path, opts, origin)))
+            reports.append((origin, check_zip_path(path, opts, origin)))
     return reports
 
 
@@ -34,15 +40,15 @@ def _check_directory(path: Path, opts: CheckOptions) -> tuple[str, list[Finding]
     (the smoke test only when nothing else is wrong, as for a zip)."""
     from dataclasses import replace
 
-    from gasbuild.stages.validate.container import check_fileset
+    from gasbuild.check.container import check_fileset
 
     origin = display_path(path)
     sub = DirectorySubmission(path, origin)
     findings = _directory_layout(path)
     findings += check_fileset(sub, opts)
-    if validate.has_errors(findings):
+    if has_errors(findings):
         opts = replace(opts, smoke=False)
-    return origin, sorted(findings + validate.check_contents(sub, opts), key=_order)
+    return origin, sorted(findings + check_contents(sub, opts), key=_order)
 
 
 def _directory_layout(path: Path) -> list[Finding]:

@@ -33,8 +33,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from gasbuild.stages.validate.container import ONNX_SUFFIX
-from gasbuild.stages.validate.findings import (
+from gasbuild.check.container import ONNX_SUFFIX
+from gasbuild.check.findings import (
     CheckOptions,
     Finding,
     Severity,

@@ -1,0 +1,242 @@
+"""The sandbox runner: start an untrusted child interpreter, bound it, and read what it said.
+
+Every process that imports a submission's ``model.py`` (the smoke test's ``smoke_child.py``, the
+export stage's ``export_child.py``, the coming eval) is started here, never in gasbuild's own
+process. A child is ``sys.executable -I <script>`` (``PYTHON*`` variables and the user site are
+ignored), run in ``root/work`` with:
+
+- its own process group (session), killed whole at the wall-clock timeout;
+- an address-space limit the child sets itself before importing anything heavy (a
+  ``preexec_fn`` is unsafe when the parent has threads);
+- a small environment (``child_env``): no inherited secrets, every proxy variable pointing at a
+  closed local port, Hugging Face told it is offline, one or two threads, HOME/TMPDIR/caches
+  inside ``root``.
+
+The protocol: one JSON job on stdin; JSON lines on stdout (``{"phase": ...}`` as each step
+starts, then a result). Only bounded tails of the child's output are kept, so a model printing
+in a loop cannot exhaust the parent's memory. The caller decides what the messages mean and
+never trusts their fields unchecked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from gasbuild.submission import (
+    ALLOWED_IMPORTS,
+    AUDIO_SAMPLES,
+    CONFIG_FILE,
+    DEFAULT_NUM_FRAMES,
+    DEFAULT_RESIZE,
+    DEFAULT_WEIGHTS_FILE,
+    DTYPES,
+    MODALITIES,
+    MODEL_FILE,
+    NUM_CLASSES_ALLOWED,
+)
+
+SANDBOX_DIR = Path(__file__).parent
+SMOKE_CHILD = SANDBOX_DIR / "smoke_child.py"
+EXPORT_CHILD = SANDBOX_DIR / "export_child.py"
+# Modules a loader child needs; their locations are handed to it, since -I drops PYTHONPATH.
+LOADER_MODULES = ("torch", "safetensors", "yaml")
+DEFAULT_DTYPE = "float32"  # the loader's dtype when the config names none (SPEC.md §2)
+_RGB = 3
+SMOKE_THREADS = 2
+# A local port nothing listens on (discard): any HTTP(S) request through the proxy fails at once.
+DEAD_PROXY = "http://127.0.0.1:9"
+_STDOUT_TAIL = 1 << 20  # bytes of protocol output kept (the result is a few kilobytes)
+_STDERR_TAIL = 16 << 10  # bytes of the model's own output kept, for the last line
+_KILL_GRACE = 10.0  # seconds to wait for the killed group's pipes to close
+_MAX_LINE = 300
+
+
+def module_paths(names: tuple[str, ...] | None = None) -> list[str] | None:
+    """The sys.path entries holding ``names``, or None when one is missing (nothing imported):
+    the child runs with ``-I``, so it is handed these instead of PYTHONPATH."""
+    import importlib.util
+
+    paths: list[str] = []
+    for name in LOADER_MODULES if names is None else names:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            return None
+        if spec is None or spec.origin is None:
+            return None
+        root = Path(spec.origin).parent
+        entry = str(root.parent if spec.submodule_search_locations else root)
+        if entry not in paths:
+            paths.append(entry)
+    return paths
+
+
+def loader_job(
+    model_dir: Path, *, modality: str | None, batch: int, memory_mb: int, paths: list[str]
+) -> dict[str, Any]:
+    """A loader child's instructions (the smoke test's, the export's), with the contract tables
+    it must not import: the child never imports gasbuild's own modules for them."""
+    return {
+        "model_dir": str(model_dir),
+        "modality": modality,
+        "batch": batch,
+        "memory_mb": memory_mb,
+        "threads": min(SMOKE_THREADS, os.cpu_count() or 1),
+        "sys_path": paths,
+        "contract": {
+            "config_file": CONFIG_FILE,
+            "model_file": MODEL_FILE,
+            "default_weights_file": DEFAULT_WEIGHTS_FILE,
+            "dtypes": DTYPES,
+            "default_dtype": DEFAULT_DTYPE,
+            "modalities": list(MODALITIES),
+            "audio_samples": AUDIO_SAMPLES,
+            "default_resize": list(DEFAULT_RESIZE),
+            "default_num_frames": DEFAULT_NUM_FRAMES,
+            "channels": _RGB,
+            "num_classes_allowed": list(NUM_CLASSES_ALLOWED),
+            "allowed_imports": sorted({m.split(".")[0] for m in ALLOWED_IMPORTS}),
+        },
+    }
+
+
+def child_env(root: Path) -> dict[str, str]:
+    """A small, offline environment: no inherited secrets, caches and HOME in ``root``."""
+    home = root / "home"
+    home.mkdir(exist_ok=True)
+    env = {key: os.environ[key] for key in ("PATH", "LANG", "LC_ALL") if key in os.environ}
+    for key in ("http_proxy", "https_proxy", "all_proxy", "ftp_proxy"):
+        env[key] = env[key.upper()] = DEAD_PROXY
+    threads = str(SMOKE_THREADS)
+    env.update(
+        {
+            "no_proxy": "",
+            "NO_PROXY": "",
+            "HOME": str(home),
+            "TMPDIR": str(home),
+            "XDG_CACHE_HOME": str(home / ".cache"),
+            "TORCH_HOME": str(home / ".cache" / "torch"),
+            "HF_HOME": str(home / ".cache" / "huggingface"),
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "HF_DATASETS_OFFLINE": "1",
+            "CUDA_VISIBLE_DEVICES": "",
+            "OMP_NUM_THREADS": threads,
+            "MKL_NUM_THREADS": threads,
+            "OPENBLAS_NUM_THREADS": threads,
+            "MALLOC_ARENA_MAX": "2",  # glibc reserves 64 MB of address space per arena
+        }
+    )
+    return env
+
+
+class _Tail:
+    """Reads a pipe to its end on a thread, keeping only the last ``limit`` bytes."""
+
+    def __init__(self, pipe: IO[bytes], limit: int) -> None:
+        self._pipe = pipe
+        self._chunks: deque[bytes] = deque()
+        self._size = 0
+        self._limit = limit
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        with self._pipe:
+            while chunk := os.read(self._pipe.fileno(), 1 << 16):
+                self._chunks.append(chunk)
+                self._size += len(chunk)
+                while self._size - len(self._chunks[0]) >= self._limit:
+                    self._size -= len(self._chunks.popleft())
+
+    def text(self, timeout: float) -> str:
+        self._thread.join(timeout)
+        return b"".join(self._chunks)[-self._limit :].decode("utf-8", "replace")
+
+
+@dataclass(frozen=True)
+class ChildRun:
+    """How the child ended, with the tails of what it wrote."""
+
+    returncode: int | None  # None: killed at the timeout
+    stdout: str
+    stderr: str
+
+
+def run_child(
+    job: dict[str, Any], root: Path, timeout: float, script: Path = SMOKE_CHILD
+) -> ChildRun:
+    """Run a child script (the smoke test's, or the export stage's) on ``job`` in its own
+    process group, offline, in ``root/work``; kill the whole group at the timeout."""
+    work = root / "work"
+    work.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-I", str(script)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=work,
+        env=child_env(root),
+        start_new_session=True,
+    )
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    out, err = _Tail(proc.stdout, _STDOUT_TAIL), _Tail(proc.stderr, _STDERR_TAIL)
+    try:
+        with proc.stdin:
+            proc.stdin.write(json.dumps(job).encode())
+    except BrokenPipeError:  # the child died at once; its exit status says why
+        pass
+    try:
+        returncode: int | None = proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        returncode = None
+    return ChildRun(returncode, out.text(_KILL_GRACE), err.text(_KILL_GRACE))
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def child_messages(stdout: str) -> list[dict[str, Any]]:
+    """The child's protocol lines (anything else on stdout is ignored)."""
+    messages = []
+    for line in stdout.splitlines():
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            messages.append(value)
+    return messages
+
+
+def phase_text(phase: dict[str, Any]) -> str:
+    batch = phase.get("batch")
+    return str(phase["phase"]) + (f" on a batch of {batch}" if batch is not None else "")
+
+
+def exit_text(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            return f"was killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"was killed by signal {-returncode}"
+    return f"exited with status {returncode} and no result"
+
+
+def last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1][:_MAX_LINE] if lines else ""
