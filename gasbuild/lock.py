@@ -15,7 +15,7 @@ from typing import Any
 import tomli_w
 
 from gasbuild.blobs import atomic_write
-from gasbuild.errors import ManifestError, display_path
+from gasbuild.errors import ManifestError, UserError, display_path
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -25,6 +25,10 @@ else:  # pragma: no cover
 LOCK_NAME = "gas.lock"
 LOCK_VERSION = 1
 HEADER = "# gas.lock: written by gasbuild; do not edit. Commit it with gas.toml.\n"
+
+
+class LockMismatch(UserError):
+    """``--locked`` and gas.lock is missing or does not match what the build resolved."""
 
 
 def read(path: Path) -> dict[str, Any]:
@@ -63,3 +67,47 @@ def write(path: Path, updates: Mapping[str, Any]) -> bool:
         return False
     atomic_write(path, data)
     return True
+
+
+def check_inputs(
+    key: str,
+    locked: dict[str, Any] | None,
+    inputs: dict[str, dict[str, Any]],
+    entries: dict[str, str],
+) -> None:
+    """``--locked``, before anything is written: the resolved inputs and the zip's entries
+    must be exactly what gas.lock says for the model at ``key`` (e.g. ``models.image``)."""
+    if not locked:
+        raise LockMismatch(
+            f"gas.lock has no entry for {key}",
+            hint="run `gasbuild lock` and commit gas.lock",
+        )
+    changes = differences("inputs", locked.get("inputs", {}), inputs)
+    changes += differences("entries", locked.get("entries", {}), entries)
+    if changes:
+        raise LockMismatch(
+            f"gas.lock is stale for {key}: " + "; ".join(changes[:4]),
+            hint="run `gasbuild lock` to accept the change, then commit gas.lock",
+        )
+
+
+def check_output(key: str, locked: dict[str, Any] | None, entry: dict[str, Any]) -> None:
+    """``--locked``, after packaging: the zip must be the one gas.lock records."""
+    changes = differences("output", (locked or {}).get("output", {}), entry["output"])
+    if changes:
+        raise LockMismatch(
+            f"{key} did not reproduce the zip in gas.lock: " + "; ".join(changes),
+            hint="the same inputs gave other bytes; report this with both zips",
+        )
+
+
+def differences(prefix: str, old: Any, new: Any) -> list[str]:
+    """Each leaf that differs between two lock entries, as ``prefix.key would change ...``."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for key in sorted(set(old) | set(new)):
+            out += differences(f"{prefix}.{key}", old.get(key), new.get(key))
+        return out
+    if old == new:
+        return []
+    return [f"{prefix} would change from {old!r} to {new!r}"]

@@ -15,14 +15,14 @@ import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from gasbuild import check as validate_stage
 from gasbuild import lock
 from gasbuild.blobs import FileBlob, measure_file
 from gasbuild.cache import Cache, FileStat, action_key, files_digest
 from gasbuild.check import CheckOptions, Finding, StagedSubmission
-from gasbuild.errors import CheckFailed, SourceError, UserError, display_path
+from gasbuild.errors import CheckFailed, SourceError, display_path
 from gasbuild.manifest import ModelTarget, Project, SourceSpec
 from gasbuild.stages import convert, package, render
 from gasbuild.stages.fetch import Fetched, FetchOptions, Pins, cached_object, make_source
@@ -107,10 +107,6 @@ def stage_version(stage: str, declared: str) -> str:
     return f"{declared}+{source_digest(root / rel for rel in _STAGE_CODE[stage])[:16]}"
 
 
-class LockMismatch(UserError):
-    """``--locked`` and gas.lock is missing or does not match what the build resolved."""
-
-
 def build(
     project: Project,
     cache: Cache,
@@ -121,7 +117,7 @@ def build(
     out_dir = options.out_dir or project.out_dir
     lock_path = project.root / lock.LOCK_NAME
     if options.locked and not lock_path.exists():
-        raise LockMismatch(
+        raise lock.LockMismatch(
             f"{display_path(lock_path)} is missing and --locked was given",
             hint="run `gasbuild lock` and commit gas.lock",
         )
@@ -211,7 +207,7 @@ def _build_model(
     prepared = _prepare(project, target, cache, options, locked, on_findings)
     entries, stages = prepared.entries, prepared.stages
     if options.locked:
-        _check_locked(target, locked, prepared.inputs, _digests(entries))
+        lock.check_inputs(target.key, locked, prepared.inputs, _digests(entries))
 
     zip_path = out_dir / zip_name(target.modality)
     origin = display_path(zip_path)
@@ -238,7 +234,7 @@ def _build_model(
         },
     }
     if options.locked:
-        _check_locked_output(target, locked, lock_entry)
+        lock.check_output(target.key, locked, lock_entry)
     return ModelResult(
         modality=target.modality,
         format=target.spec.format,
@@ -414,13 +410,8 @@ def _weights(
         files, labels, digests = [weights.path], [name], {"weights": weights.sha256}
     params = {"kind": kind, "name": name, **options.params()}
     key = action_key("convert", stage_version("convert", convert.STAGE_VERSION), params, digests)
-    done = _cached_output(cache, key, build)
-    if done is not None:
-        return done, True
-    with cache.lock(f"convert:{key}"):  # a concurrent build converts once; the other hits
-        done = _cached_output(cache, key, build)
-        if done is not None:
-            return done, True
+
+    def run() -> FileBlob:
         tmp = cache.temp_dir() / f"convert-{key[:16]}-{os.getpid()}.safetensors"
         try:
             written = convert.convert(
@@ -435,8 +426,33 @@ def _weights(
             path = _store(cache, tmp, blob)
         finally:
             tmp.unlink(missing_ok=True)
-    cache.put_action(key, {"sha256": blob.sha256, "size": blob.size, "crc32": blob.crc32})
-    return FileBlob(path, blob.size, blob.crc32, blob.sha256), False
+        cache.put_action(key, {"sha256": blob.sha256, "size": blob.size, "crc32": blob.crc32})
+        return FileBlob(path, blob.size, blob.crc32, blob.sha256)
+
+    return cached_stage(cache, f"convert:{key}", lambda: _cached_output(cache, key, build), run)
+
+
+T = TypeVar("T")
+
+
+def cached_stage(
+    cache: Cache, lock_name: str, lookup: Callable[[], T | None], run: Callable[[], T]
+) -> tuple[T, bool]:
+    """A stage's output from the cache, or from running it once; and whether it was a hit.
+
+    The sequence every storing stage shares: look the result up; on a miss take the stage's
+    lock and look again (a concurrent build on the same cache may have just stored it, and
+    then this one hits instead of doing the work twice); only then ``run``, which stores its
+    outputs and records its key before the lock is released.
+    """
+    found = lookup()
+    if found is not None:
+        return found, True
+    with cache.lock(lock_name):
+        found = lookup()
+        if found is not None:
+            return found, True
+        return run(), False
 
 
 def _store(cache: Cache, tmp: Path, blob: FileBlob) -> Path:
@@ -575,34 +591,28 @@ def _export(
     key = action_key(
         "export", stage_version("export", export.STAGE_VERSION), options.params(), _digests(entries)
     )
-    done = _cached_output(cache, key, build)
-    if done is not None:
-        _export_warnings(target, cache.get_action(key), on_findings)
-        return done, True
-    with (
-        cache.lock(f"export:{key}"),  # a concurrent build exports once; the other hits
-        tempfile.TemporaryDirectory(prefix="gasbuild-export-", dir=cache.temp_dir()) as tmp,
-    ):
-        done = _cached_output(cache, key, build)
-        if done is not None:
-            _export_warnings(target, cache.get_action(key), on_findings)
-            return done, True
-        model_dir = Path(tmp) / "model"
-        model_dir.mkdir()
-        for entry in entries:
-            dest = model_dir / entry.name
-            if isinstance(entry.data, bytes):
-                dest.write_bytes(entry.data)
-            else:
-                dest.symlink_to(entry.data.path.resolve())
-        out = Path(tmp) / "model.onnx"
-        result = export.export_onnx(model_dir, out, options, key=target.key)
-        blob = measure_file(out)
-        path = _store(cache, out, blob)
-    outputs = {"sha256": blob.sha256, "size": blob.size, "crc32": blob.crc32}
-    cache.put_action(key, {**outputs, "warnings": list(result.warnings)})
-    _export_warnings(target, {"warnings": result.warnings}, on_findings)
-    return FileBlob(path, blob.size, blob.crc32, blob.sha256), False
+
+    def run() -> FileBlob:
+        with tempfile.TemporaryDirectory(prefix="gasbuild-export-", dir=cache.temp_dir()) as tmp:
+            model_dir = Path(tmp) / "model"
+            model_dir.mkdir()
+            for entry in entries:
+                dest = model_dir / entry.name
+                if isinstance(entry.data, bytes):
+                    dest.write_bytes(entry.data)
+                else:
+                    dest.symlink_to(entry.data.path.resolve())
+            out = Path(tmp) / "model.onnx"
+            result = export.export_onnx(model_dir, out, options, key=target.key)
+            blob = measure_file(out)
+            path = _store(cache, out, blob)
+        outputs = {"sha256": blob.sha256, "size": blob.size, "crc32": blob.crc32}
+        cache.put_action(key, {**outputs, "warnings": list(result.warnings)})
+        return FileBlob(path, blob.size, blob.crc32, blob.sha256)
+
+    blob, hit = cached_stage(cache, f"export:{key}", lambda: _cached_output(cache, key, build), run)
+    _export_warnings(target, cache.get_action(key), on_findings)
+    return blob, hit
 
 
 def _export_warnings(
@@ -667,24 +677,26 @@ def _package(entries: list[Entry], zip_path: Path, cache: Cache) -> tuple[packag
     key = action_key(
         "package", stage_version("package", package.STAGE_VERSION), params, _digests(entries)
     )
-    recorded = cache.get_action(key)
-    if recorded is not None:
-        on_disk = cache.get_digests(zip_path) if zip_path.exists() else None
-        if on_disk is not None and on_disk.get("sha256") == recorded["sha256"]:
-            return package.ZipResult(recorded["sha256"], int(recorded["size"])), True
-    with cache.lock(f"zip:{zip_path.resolve()}"):  # one writer per output; others then hit
-        on_disk = cache.get_digests(zip_path) if zip_path.exists() else None
-        if (
-            recorded is not None
-            and on_disk is not None
-            and on_disk.get("sha256") == recorded["sha256"]
-        ):
-            return package.ZipResult(recorded["sha256"], int(recorded["size"])), True
+
+    def lookup() -> package.ZipResult | None:
+        """The recorded zip, when the file at ``zip_path`` is still exactly it."""
+        recorded = cache.get_action(key)
+        if recorded is None or not zip_path.exists():
+            return None
+        on_disk = cache.get_digests(zip_path)
+        if on_disk is None or on_disk.get("sha256") != recorded["sha256"]:
+            return None
+        return package.ZipResult(recorded["sha256"], int(recorded["size"]))
+
+    def run() -> package.ZipResult:
         result = package.write_zip(zip_path, entries, date_time=date_time)
-    cache.put_action(key, {"sha256": result.sha256, "size": result.size})
-    digests = {"sha256": result.sha256, "size": result.size}
-    cache.put_digests(zip_path, FileStat.of(zip_path), digests, ours=True)
-    return result, False
+        cache.put_action(key, {"sha256": result.sha256, "size": result.size})
+        digests = {"sha256": result.sha256, "size": result.size}
+        cache.put_digests(zip_path, FileStat.of(zip_path), digests, ours=True)
+        return result
+
+    # One writer per output file; a concurrent build of the same zip then hits.
+    return cached_stage(cache, f"zip:{zip_path.resolve()}", lookup, run)
 
 
 def _digests(entries: list[Entry]) -> dict[str, str]:
@@ -700,46 +712,3 @@ def _relative(project: Project, path: Path) -> str:
 
 def _input_record(fetched: Fetched) -> dict[str, Any]:
     return {**fetched.record, "sha256": fetched.blob.sha256, "size": fetched.blob.size}
-
-
-def _check_locked(
-    target: ModelTarget,
-    locked: dict[str, Any] | None,
-    inputs: dict[str, dict[str, Any]],
-    entries: dict[str, str],
-) -> None:
-    """Before anything is written: the resolved inputs must be exactly what gas.lock says."""
-    if not locked:
-        raise LockMismatch(
-            f"gas.lock has no entry for {target.key}",
-            hint="run `gasbuild lock` and commit gas.lock",
-        )
-    changes = _differences("inputs", locked.get("inputs", {}), inputs)
-    changes += _differences("entries", locked.get("entries", {}), entries)
-    if changes:
-        raise LockMismatch(
-            f"gas.lock is stale for {target.key}: " + "; ".join(changes[:4]),
-            hint="run `gasbuild lock` to accept the change, then commit gas.lock",
-        )
-
-
-def _check_locked_output(
-    target: ModelTarget, locked: dict[str, Any] | None, entry: dict[str, Any]
-) -> None:
-    changes = _differences("output", (locked or {}).get("output", {}), entry["output"])
-    if changes:
-        raise LockMismatch(
-            f"{target.key} did not reproduce the zip in gas.lock: " + "; ".join(changes),
-            hint="the same inputs gave other bytes; report this with both zips",
-        )
-
-
-def _differences(prefix: str, old: Any, new: Any) -> list[str]:
-    if isinstance(old, dict) and isinstance(new, dict):
-        out: list[str] = []
-        for key in sorted(set(old) | set(new)):
-            out += _differences(f"{prefix}.{key}", old.get(key), new.get(key))
-        return out
-    if old == new:
-        return []
-    return [f"{prefix} would change from {old!r} to {new!r}"]

@@ -45,9 +45,11 @@ __all__ = [
 ]
 
 
-def _validators(
-    fmt: str, opts: CheckOptions
-) -> list[Callable[[Submission, CheckOptions], list[Finding]]]:
+Validator = Callable[[Submission, CheckOptions], list[Finding]]
+
+
+def _validators(fmt: str) -> list[Validator]:
+    """The checks that never run the model, for a format."""
     if fmt == "onnx":
         from gasbuild.check.onnx import check_onnx
 
@@ -56,28 +58,25 @@ def _validators(
     from gasbuild.check.static import check_static
     from gasbuild.check.weights import check_weights
 
-    checks: list[Callable[[Submission, CheckOptions], list[Finding]]] = [
-        check_config,
-        check_static,
-        check_weights,
-    ]
-    if opts.smoke:
-        from gasbuild.check.smoke import check_smoke
-
-        checks.append(check_smoke)
-    return checks
+    return [check_config, check_static, check_weights]
 
 
 def check_contents(sub: Submission, opts: CheckOptions) -> list[Finding]:
-    """Every content check for the submission's format; the smoke test only if the rest pass."""
+    """Every content check for the submission's format; the smoke test only if the rest pass.
+
+    The smoke test is the one check that runs the submission's code, so it is kept apart from
+    the others: a model that fails any other check is never executed.
+    """
     from gasbuild.check.container import infer_format
 
     fmt = opts.format or infer_format(sub.names())
     findings: list[Finding] = []
-    for check in _validators(fmt, opts):
-        if check.__name__ == "check_smoke" and has_errors(findings):
-            break  # a model that fails static checks must never be executed
+    for check in _validators(fmt):
         findings.extend(check(sub, opts))
+    if fmt != "onnx" and opts.smoke and not has_errors(findings):
+        from gasbuild.check.smoke import check_smoke
+
+        findings.extend(check_smoke(sub, opts))
     return sorted(findings, key=_order)
 
 
