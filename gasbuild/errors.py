@@ -1,20 +1,39 @@
 """One exception tree for everything gasbuild reports to a user.
 
 The class decides the exit code and whether a caller may retry; the message is one line that
-names the file, the place in it (``file:line:col`` when known), what was wrong and how to fix it::
+names the file, the place in it (``file:line:col`` when known), what was wrong and how to fix it.
+Every exception gasbuild raises to its callers is drawn here; the classes below the first level
+live beside the code that raises them (the module in brackets) and subclass one of these::
 
     GasbuildError                  exit 1   base: reported as one line, never as a traceback
     ├── UserError                  exit 2   bad input the user can fix
     │   ├── ManifestError                   gas.toml or model_config.yaml: key path, line, column
     │   ├── SourceError                     an input that is missing, unreadable or fails its pin
-    │   └── UsageError                      command-line arguments that do not fit together
+    │   ├── UsageError                      command-line arguments that do not fit together
+    │   ├── ConversionError                 a checkpoint that cannot be converted [stages.convert]
+    │   ├── LockMismatch                    --locked and gas.lock disagrees [lock]
+    │   ├── TemplateError                   a malformed template directory [templates]
+    │   └── ArgError                        a template argument that does not fit [templates]
     ├── CheckFailed                exit 1   a submission has error findings (``gasbuild check``)
+    │   └── ExportError                     the ONNX export failed or disagrees [stages.export]
     ├── BuildError                 exit 1   a stage failed for a reason that is not the input's
+    ├── WeightsFormatError         exit 1   a safetensors header is malformed [check.weights]
     ├── TransportError             exit 1   network faults; ``retryable`` says whether to try again
+    │   └── ChainUnavailable                the chain endpoint cannot be reached [publish.chain]
     └── PublishError               exit 1   upload or chain refused; never retried as such
+        ├── AlreadyUploaded                 the service holds this file already [publish.gasapi]
+        ├── UploadsDisabled                 the submission window is closed [publish.gasapi]
+        ├── BurnRequired                    the free submission is used [publish.gasapi]
+        ├── BadSignature                    the service refused the Epistula signature
+        ├── EpistulaError                   a request could not be signed [publish.epistula]
+        ├── NotRegistered                   the hotkey is not registered [publish.chain]
+        ├── QuotaExceeded                   the chain's per-epoch commitment quota [publish.chain]
+        └── CommitmentTooLong               over the chain's 128-byte field [publish.chain]
 
 Code that talks to a user (the CLI) catches ``GasbuildError`` and prints ``str(error)``; anything
-else escaping is a bug in gasbuild and keeps its traceback.
+else escaping is a bug in gasbuild and keeps its traceback. The sandbox's child scripts
+(``sandbox/*_child.py``) have private exceptions of their own that never leave their process.
+A test (tests/test_exported_members.py) keeps this drawing and the code in step.
 """
 
 from __future__ import annotations

@@ -64,12 +64,11 @@ class TemplateError(UserError):
     """A template directory is malformed (a project template, or a broken installation)."""
 
 
-class ArgError(ValueError):
+class ArgError(UserError, ValueError):
     """An argument value does not fit its declaration; the message completes "args.NAME ..."."""
 
     def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.hint = hint
+        super().__init__(message, hint=hint)
 
 
 @dataclass(frozen=True)
@@ -197,7 +196,7 @@ class Template:
                 try:
                     arg.check(given[name])
                 except ArgError as exc:
-                    yield name, str(exc), exc.hint or f"{name}: {arg.help}"
+                    yield name, exc.message, exc.hint or f"{name}: {arg.help}"
             elif arg.required:
                 yield (
                     "",
@@ -347,7 +346,7 @@ def _load_arg(name: str, spec: Any, where: str) -> Arg:
         try:
             arg.check(value)
         except ArgError as exc:
-            raise TemplateError(f"{at}.{key} {exc}") from None
+            raise TemplateError(f"{at}.{key} {exc.message}", hint=exc.hint) from None
     return arg
 
 

@@ -35,6 +35,13 @@ def check_paths(
     return reports
 
 
+def check_submission(path: Path, opts: CheckOptions) -> list[Finding]:
+    """The findings for one submission: a zip, or an unpacked directory."""
+    if path.is_dir():
+        return _check_directory(path, opts)[1]
+    return check_zip_path(path, opts, display_path(path))
+
+
 def _check_directory(path: Path, opts: CheckOptions) -> tuple[str, list[Finding]]:
     """An unpacked submission: the zip's layout rules on its entries, then the content checks
     (the smoke test only when nothing else is wrong, as for a zip)."""
@@ -96,4 +103,4 @@ def _check_manifest(
     return [(origin, findings) for origin, findings in reports]
 
 
-__all__ = ["check_paths"]
+__all__ = ["check_paths", "check_submission"]
