@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from gasbuild.cache import Cache
-    from gasbuild.check.findings import Finding
+    from gasbuild.check.findings import CheckOptions, Finding
     from gasbuild.manifest import Project
     from gasbuild.plan import BuildReport
     from gasbuild.submission import Format, Modality
@@ -32,10 +32,26 @@ def load_project(path: str | Path = ".") -> Project:
 
 
 def open_cache(project: Project, *, enabled: bool = True, offline: bool = False) -> Cache:
-    """The cache a project's ``[cache]`` table describes (local dir, plus its remote)."""
-    from gasbuild._cliopts import open_cache as _open
+    """The cache ``[cache]`` describes: local dir, plus the remote unless offline."""
+    from gasbuild import ui
+    from gasbuild.cache import Cache, RemoteCache, default_cache_dir
 
-    return _open(project, enabled=enabled, offline=offline)
+    settings = project.manifest.cache
+    remote = None
+    if settings.remote and not offline:
+        try:
+            remote = RemoteCache(settings.remote)
+        except Exception as exc:  # a missing backend (s3fs...) must not stop a local build
+            ui.print_warning(
+                f"remote cache {settings.remote} unavailable ({exc}); using local only"
+            )
+    return Cache(
+        default_cache_dir(settings.dir, project.root),
+        enabled=enabled,
+        remote=remote,
+        remote_write=settings.remote_write,
+        warn=ui.print_warning,
+    )
 
 
 def build(
@@ -68,6 +84,21 @@ def build(
     )
     store = cache if cache is not None else open_cache(project, offline=offline)
     return plan.build(project, store, options)
+
+
+def check_project(manifest_path: Path, opts: CheckOptions) -> list[tuple[str, list[Finding]]]:
+    """What a build of the gas.toml at ``manifest_path`` would find, per model (nothing is
+    written but cache entries): ``gasbuild check gas.toml``."""
+    from gasbuild import manifest, plan
+    from gasbuild.errors import UsageError
+
+    if opts.modality is not None or opts.format is not None:
+        raise UsageError("--modality/--format apply to zips and directories, not to gas.toml")
+    project = manifest.load(manifest_path)
+    options = plan.BuildOptions(
+        smoke=opts.smoke, deep=opts.deep, smoke_batch=opts.smoke_batch, write_lock=False
+    )
+    return plan.check(project, open_cache(project), options)
 
 
 def check_submission(

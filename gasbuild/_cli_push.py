@@ -172,7 +172,7 @@ def build_items(
     pre-push checks: one flag, one meaning.
     """
     from gasbuild import plan, ui
-    from gasbuild._cliopts import open_cache
+    from gasbuild._api import open_cache
     from gasbuild.publish.push import PushItem
 
     cache = open_cache(project)  # with the [cache] remote, as `gasbuild build` uses it

@@ -12,7 +12,6 @@ from gasbuild.errors import UsageError
 from gasbuild.submission import MODALITIES, Modality
 
 if TYPE_CHECKING:
-    from gasbuild.cache import Cache
     from gasbuild.manifest import Project
 
 
@@ -63,26 +62,3 @@ def maybe_project(directory: Path | None, manifest_file: Path | None) -> Project
     if manifest_file is None and not (base / manifest.MANIFEST_NAME).is_file():
         return None
     return manifest.load(manifest.find_manifest(directory, manifest_file))
-
-
-def open_cache(project: Project, *, enabled: bool = True, offline: bool = False) -> Cache:
-    """The cache ``[cache]`` describes: local dir, plus the remote unless offline."""
-    from gasbuild import ui
-    from gasbuild.cache import Cache, RemoteCache, default_cache_dir
-
-    settings = project.manifest.cache
-    remote = None
-    if settings.remote and not offline:
-        try:
-            remote = RemoteCache(settings.remote)
-        except Exception as exc:  # a missing backend (s3fs...) must not stop a local build
-            ui.print_warning(
-                f"remote cache {settings.remote} unavailable ({exc}); using local only"
-            )
-    return Cache(
-        default_cache_dir(settings.dir, project.root),
-        enabled=enabled,
-        remote=remote,
-        remote_write=settings.remote_write,
-        warn=ui.print_warning,
-    )

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gasbuild import __version__
+from gasbuild._version import __version__
 from gasbuild.blobs import atomic_write
 
 CACHE_ENV = "GASBUILD_CACHE_DIR"

@@ -16,7 +16,8 @@ from typing import Any
 import click
 
 from gasbuild import __version__, _cli_push
-from gasbuild._cliopts import checked_only, maybe_project, open_cache, project_options
+from gasbuild._api import open_cache
+from gasbuild._cliopts import checked_only, maybe_project, project_options
 from gasbuild.errors import GasbuildError, UsageError
 from gasbuild.submission import FORMATS, MODALITIES
 
@@ -342,7 +343,9 @@ def check(
         smoke_batch=smoke_batch,
         allow_dynamic_hw=allow_dynamic_hw,
     )
-    reports = checking.check_paths(list(paths), opts, open_cache=open_cache)
+    from gasbuild._api import check_project
+
+    reports = checking.check_paths(list(paths), opts, check_manifest=check_project)
     errors = sum(1 for _, fs in reports for f in fs if f.severity == "error")
     warnings = sum(1 for _, fs in reports for f in fs if f.severity == "warning")
     if as_json:

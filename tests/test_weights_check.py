@@ -466,7 +466,7 @@ def test_a_folder_named_like_the_weights_is_a_layout_error(tmp_path: Path) -> No
     (tmp_path / "model.safetensors").mkdir()
     sub = DirectorySubmission(tmp_path, "dir")
     assert check_weights(sub, CheckOptions()) == []
-    ((_, findings),) = check_paths([tmp_path], CheckOptions(smoke=False), open_cache=None)
+    ((_, findings),) = check_paths([tmp_path], CheckOptions(smoke=False), check_manifest=None)  # type: ignore[arg-type]
     codes = {(f.code, f.file) for f in findings}
     assert ("GAS102", "model.safetensors") in codes
     assert ("GAS110", "model.safetensors") in codes

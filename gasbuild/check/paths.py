@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from gasbuild.check import (
     CheckOptions,
@@ -14,19 +13,28 @@ from gasbuild.check import (
     check_zip_path,
     has_errors,
 )
-from gasbuild.errors import UsageError, display_path
+from gasbuild.errors import display_path
+
+Reports = list[tuple[str, list[Finding]]]
 
 
 def check_paths(
-    paths: list[Path], opts: CheckOptions, *, open_cache: Callable[..., Any]
-) -> list[tuple[str, list[Finding]]]:
-    """Findings per submission, in the order the paths were given."""
+    paths: list[Path],
+    opts: CheckOptions,
+    *,
+    check_manifest: Callable[[Path, CheckOptions], Reports],
+) -> Reports:
+    """Findings per submission, in the order the paths were given.
+
+    A gas.toml (or a project directory) is checked through ``check_manifest``, which builds
+    its models up to the zip: the checker itself knows nothing of manifests or builds.
+    """
     reports: list[tuple[str, list[Finding]]] = []
     for path in paths:
         if path.is_dir() and (path / "gas.toml").is_file() and not (path / "model.py").exists():
             path = path / "gas.toml"
         if path.suffix == ".toml":
-            reports.extend(_check_manifest(path, opts, open_cache))
+            reports.extend(check_manifest(path, opts))
         elif path.is_dir():
             reports.append(_check_directory(path, opts))
         else:
@@ -86,21 +94,6 @@ def _directory_layout(path: Path) -> list[Finding]:
 
 def _order(f: Finding) -> tuple[str, int, int, str]:
     return (f.file or "", f.line or 0, f.col or 0, f.code)
-
-
-def _check_manifest(
-    path: Path, opts: CheckOptions, open_cache: Callable[..., Any]
-) -> list[tuple[str, list[Finding]]]:
-    from gasbuild import manifest, plan
-
-    if opts.modality is not None or opts.format is not None:
-        raise UsageError("--modality/--format apply to zips and directories, not to gas.toml")
-    project = manifest.load(path)
-    options = plan.BuildOptions(
-        smoke=opts.smoke, deep=opts.deep, smoke_batch=opts.smoke_batch, write_lock=False
-    )
-    reports = plan.check(project, open_cache(project), options)
-    return [(origin, findings) for origin, findings in reports]
 
 
 __all__ = ["check_paths", "check_submission"]
