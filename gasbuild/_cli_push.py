@@ -295,7 +295,7 @@ def _print_report(report: PushReport) -> None:
                 item.sha256[:16],
                 item.hotkey_ss58,
                 item.status,
-                (receipt.model_id or "-") if receipt else "-",
+                "-" if receipt is None or receipt.model_id is None else str(receipt.model_id),
                 chain,
             ]
         )

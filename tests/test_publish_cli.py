@@ -160,7 +160,7 @@ def test_confirmation_prompt(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--burn-receipt", "image=nothex:5"], "32-byte hex transaction hash"),
+        (["--burn-receipt", "image=nothex:5"], "is not a transaction hash"),
         (["--burn-receipt", "sound=0x" + "a" * 64 + ":1"], "MODALITY"),
         (["--only", "audio"], "not declared"),
         (["--only", "smell"], "unknown modality"),

@@ -35,7 +35,7 @@ from gasbuild.publish.push import PushItem, PushReport, PushSettings, no_checks,
 from gasbuild.publish.receipts import ReceiptStore
 from gasbuild.stages.validate.findings import Finding
 
-TX = "0x" + "cd" * 32
+TX = "cd" * 32  # BitMind's form: 64 lowercase hex digits, no 0x
 
 
 @dataclass

@@ -30,7 +30,7 @@ from typing import Any
 
 from gasbuild.publish.epistula import EpistulaError, verify_request
 
-DUPLICATE = "A file with this hash already exists"
+DUPLICATE = "File with this hash already exists"
 
 
 @dataclass
