@@ -112,7 +112,7 @@ def _push_command(hooks: Hooks) -> click.Command:
         "--burn-receipt",
         "burn_receipts",
         multiple=True,
-        metavar="MODALITY=TX_HASH:BLOCK",
+        metavar="[MODALITY=]TX_HASH:BLOCK",
         help=_BURN_RECEIPT_HELP,
     )
     @click.option("--chain-endpoint", metavar="URL", help="Subtensor endpoint (default by netuid).")

@@ -352,10 +352,10 @@ def test_burn_with_yes_does_not_ask_but_shows_the_cost(
     captured = capsys.readouterr()
     assert "paid by coldkey" in captured.err and "Burn with coldkey" not in captured.err
     report = json.loads(captured.out)
-    assert (
-        report["models"][0]["status"] == "pushed" and type(report["models"][0]["model_id"]) is int
-    )
-    assert len(chain_burns(cli)) == 1
+    [model] = report["models"]
+    assert model["status"] == "pushed" and type(model["model_id"]) is int
+    [burn] = chain_burns(cli)
+    assert model["burn_tx_hash"] == str(burn["tx_hash"]).removeprefix("0x")
 
 
 def test_burn_on_a_fresh_hotkey_burns_nothing(cli: Cli, capsys: pytest.CaptureFixture[str]) -> None:

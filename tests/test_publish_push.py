@@ -658,6 +658,14 @@ def test_burn_made_after_asking_recorded_and_pushed(env: Env) -> None:
     assert record is not None and (record.status, record.source) == ("spent", "burned")
     assert record.coldkey_ss58 == coldkey(env) and record.used_by == video.sha256
     assert any(f"burned in block {made['block']}" in line for line in events.infos)
+    # nothing of the coldkey but its public address is written or said
+    secrets = json.loads((env.wallets / "miner" / "coldkey").read_text())
+    written = [p.read_text() for p in (env.tmp / ".gasbuild").rglob("*.json")]
+    written += [env.chain.path.read_text() if env.chain.path else ""]
+    written += events.infos + events.warnings + [quote.describe(), repr(quote)]
+    for key in ("secretPhrase", "secretSeed", "privateKey"):
+        for text in written:
+            assert secrets[key].removeprefix("0x") not in text
     # a re-run uploads nothing and burns nothing
     calls = dict(env.server.calls)
     again = env.push([video], burn=True, approve_burn=never)

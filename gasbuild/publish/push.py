@@ -252,6 +252,7 @@ class ItemResult:
             "commitment": r.commitment if r else None,
             "submissions_used": r.submissions_used if r else None,
             "submissions_max": r.submissions_max if r else None,
+            "burn_tx_hash": r.burn_tx_hash if r else None,
             "warnings": self.warnings,
             "error": self.error,
         }
@@ -800,8 +801,9 @@ class _Run:
         hotkey, netuid = planned.hotkey, self.settings.netuid
         burner = self.settings.resolved_burner(self.plan.chain)
         quote = burner.quote(hotkey, netuid)
-        self.events.info(f"{planned.item.modality}: this needs {quote.describe()}")
-        if self.approve_burn is not None:
+        if self.approve_burn is None:  # the approver shows the quote itself
+            self.events.info(f"{planned.item.modality}: this needs {quote.describe()}")
+        else:
             self.approve_burn(planned.item.modality, quote)
         signed: list[str] = []
 
