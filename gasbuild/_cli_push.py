@@ -1,4 +1,4 @@
-"""The push commands: ``gasbuild push``, ``gasbuild status`` and ``gascli d push``.
+"""The push commands: ``gasbuild push``, ``gasbuild burn``, ``gasbuild status``, ``gascli d push``.
 
 ``register(cli, discriminator)`` adds them to the two click groups of ``gasbuild.cli``. Kept in
 their own module so the CLI's import stays cheap (publishing pulls in httpx and, on first use,
@@ -7,7 +7,13 @@ their own; the real commands always build from the cache and run gasbuild's chec
 
 ``gascli d push`` keeps the reference client's flags exactly, but runs gasbuild's push: checks
 first, nothing uploaded until every modality passed preflight, resumable, and argument errors
-exit 2 (the reference exits 0 on them).
+exit 2 (the reference exits 0 on them). Like the reference client, it offers the burn a further
+submission needs when it runs on a terminal, and takes a burn made elsewhere with
+``--burn-receipt``.
+
+``gasbuild burn --modality M`` is ``gasbuild push --only M --burn``: the push asks the service
+first, and only if the hotkey's free submission is used does it show the burn's cost and the
+paying coldkey, ask (``--yes`` skips the question), burn, record the receipt and push with it.
 """
 
 from __future__ import annotations
@@ -28,13 +34,26 @@ from gasbuild.submission import MODALITIES, Modality
 
 if TYPE_CHECKING:  # the publish modules (httpx, pydantic) load only when a command runs
     from gasbuild.manifest import Project
+    from gasbuild.publish.burn import BurnQuote
     from gasbuild.publish.gasapi import BurnReceipt
-    from gasbuild.publish.push import Checker, Events, PushItem, PushPlan, PushReport, PushSettings
+    from gasbuild.publish.push import (
+        ApproveBurn,
+        Checker,
+        Events,
+        PushItem,
+        PushPlan,
+        PushReport,
+        PushSettings,
+    )
 
 Builder = Callable[["Project", "frozenset[Modality] | None"], "list[PushItem]"]
 
 STATE_DIR = ".gasbuild"
 GASCLI_RESUME = "the same `gascli d push` command (it resumes from the receipts)"
+GASCLI_BURN_HINT = (
+    "run this command on a terminal to be offered the burn (it shows the cost and the paying"
+    " coldkey and asks first), or pass --burn-receipt TX_HASH:BLOCK for a burn already made"
+)
 
 
 @dataclass(frozen=True)
@@ -52,9 +71,10 @@ def register(
     checker: Checker | None = None,
     builder: Builder | None = None,
 ) -> None:
-    """Add ``push`` and ``status`` to ``cli_group`` and ``push`` to ``discriminator_group``."""
+    """Add ``push``, ``burn``, ``status`` to ``cli_group``; ``push`` to ``discriminator_group``."""
     hooks = Hooks(checker, builder)
     cli_group.add_command(_push_command(hooks), "push")
+    cli_group.add_command(_burn_command(hooks), "burn")
     cli_group.add_command(_status_command(), "status")
     discriminator_group.add_command(_gascli_push_command(hooks), "push")
 
@@ -65,22 +85,35 @@ def register(
 _project_options = project_options
 
 
+_BURN_RECEIPT_HELP = (
+    "A burn already made for a further counted submission: [MODALITY=]TX_HASH:BLOCK (0x and"
+    " upper case accepted); used only if the service says the free submission is used."
+    " Repeatable."
+)
+
+
 def _push_command(hooks: Hooks) -> click.Command:
     @click.command("push")
     @_project_options
     @click.option("--only", metavar="MODALITIES", help="Comma-separated subset: image,video,audio.")
     @click.option("--dry-run", is_flag=True, help="Preflight only: show what would be pushed.")
-    @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+    @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation (nor for a burn).")
     @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
     @click.option(
         "--commit-only", is_flag=True, help="Only (re)commit uploads the receipts say are done."
     )
     @click.option(
+        "--burn",
+        is_flag=True,
+        help="If the service says a hotkey's free submission is used, burn 0.5 TAO worth of"
+        " subnet alpha with the wallet's coldkey (after asking) and push with its receipt.",
+    )
+    @click.option(
         "--burn-receipt",
         "burn_receipts",
         multiple=True,
-        metavar="MODALITY=TX_HASH:BLOCK",
-        help="Burn receipt for a further counted submission on a hotkey; repeatable.",
+        metavar="[MODALITY=]TX_HASH:BLOCK",
+        help=_BURN_RECEIPT_HELP,
     )
     @click.option("--chain-endpoint", metavar="URL", help="Subtensor endpoint (default by netuid).")
     @click.option(
@@ -94,6 +127,7 @@ def _push_command(hooks: Hooks) -> click.Command:
         yes: bool,
         as_json: bool,
         commit_only: bool,
+        burn: bool,
         burn_receipts: Sequence[str],
         chain_endpoint: str | None,
         no_smoke: bool,
@@ -105,25 +139,116 @@ def _push_command(hooks: Hooks) -> click.Command:
         uploaded unless all pass. Receipts in .gasbuild/receipts make a re-run resume.
         Exit status: 0 pushed, 1 push failed, 2 usage or configuration error.
         """
-        from gasbuild import manifest
-
-        _require_consent(yes or dry_run)
-        project = manifest.load(manifest.find_manifest(directory, manifest_file))
-        chosen = checked_only(project, only)
-        burns = _parse_burns(burn_receipts)
-        builder = hooks.builder or functools.partial(build_items, smoke=not no_smoke)
-        items = builder(project, chosen)
-        settings = project_settings(
-            project,
+        _run_project_push(
+            hooks,
+            directory,
+            manifest_file,
+            only=only,
             dry_run=dry_run,
+            yes=yes,
+            as_json=as_json,
             commit_only=commit_only,
-            burn_receipts=burns,
+            burn=burn,
+            burn_receipts=burn_receipts,
             chain_endpoint=chain_endpoint,
+            no_smoke=no_smoke,
         )
-        checker = hooks.checker or _real_checker(smoke=not no_smoke)
-        _push_and_report(items, settings, checker, as_json, confirm=not (yes or dry_run))
 
     return push_command
+
+
+def _burn_command(hooks: Hooks) -> click.Command:
+    @click.command("burn")
+    @_project_options
+    @click.option(
+        "--modality",
+        type=click.Choice(MODALITIES),
+        required=True,
+        help="The model that needs a further counted submission on its hotkey.",
+    )
+    @click.option("-y", "--yes", is_flag=True, help="Do not ask before pushing and burning.")
+    @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+    @click.option("--chain-endpoint", metavar="URL", help="Subtensor endpoint (default by netuid).")
+    @click.option(
+        "--no-smoke", is_flag=True, help="Skip the smoke test (in the build and the checks)."
+    )
+    def burn_command(
+        directory: Path | None,
+        manifest_file: Path | None,
+        modality: str,
+        yes: bool,
+        as_json: bool,
+        chain_endpoint: str | None,
+        no_smoke: bool,
+    ) -> None:
+        """Burn for a further counted submission on a hotkey, and push with the receipt.
+
+        \b
+        Same as `gasbuild push --only MODALITY --burn`. The service is asked first: a burn is
+        made only if it says the hotkey's free submission is used, and no unspent burn is
+        saved for that hotkey. Before burning it shows the cost (0.5 TAO worth of subnet-34
+        alpha) and the paying coldkey, and asks (--yes skips the question). The receipt is kept
+        in .gasbuild/receipts/burns, so a burn is never spent twice.
+        """
+        _run_project_push(
+            hooks,
+            directory,
+            manifest_file,
+            only=modality,
+            dry_run=False,
+            yes=yes,
+            as_json=as_json,
+            commit_only=False,
+            burn=True,
+            burn_receipts=(),
+            chain_endpoint=chain_endpoint,
+            no_smoke=no_smoke,
+        )
+
+    return burn_command
+
+
+def _run_project_push(
+    hooks: Hooks,
+    directory: Path | None,
+    manifest_file: Path | None,
+    *,
+    only: str | None,
+    dry_run: bool,
+    yes: bool,
+    as_json: bool,
+    commit_only: bool,
+    burn: bool,
+    burn_receipts: Sequence[str],
+    chain_endpoint: str | None,
+    no_smoke: bool,
+) -> None:
+    """The body of ``push`` and ``burn``: build, preflight, ask, push, report."""
+    from gasbuild import manifest
+
+    _require_consent(yes or dry_run)
+    project = manifest.load(manifest.find_manifest(directory, manifest_file))
+    chosen = checked_only(project, only)
+    given = _parse_burns(burn_receipts)
+    builder = hooks.builder or functools.partial(build_items, smoke=not no_smoke)
+    items = builder(project, chosen)
+    settings = project_settings(
+        project,
+        dry_run=dry_run,
+        commit_only=commit_only,
+        burn=burn,
+        burn_receipts=_assign_burns(given, [i.modality for i in items]),
+        chain_endpoint=chain_endpoint,
+    )
+    checker = hooks.checker or _real_checker(smoke=not no_smoke)
+    _push_and_report(
+        items,
+        settings,
+        checker,
+        as_json,
+        confirm=not (yes or dry_run),
+        approve_burn=_burn_approver(ask=not yes),
+    )
 
 
 def _require_consent(given: bool) -> None:
@@ -142,24 +267,56 @@ def _real_checker(*, smoke: bool) -> Checker:
     return make_checker(smoke=smoke)
 
 
-def _parse_burns(values: Sequence[str]) -> dict[str, BurnReceipt]:
+def _parse_burns(values: Sequence[str]) -> list[tuple[str | None, BurnReceipt]]:
+    """``[MODALITY=]TX_HASH:BLOCK`` values, normalised to BitMind's form (exit 2 if malformed)."""
     from gasbuild.publish.gasapi import BurnReceipt
 
-    burns: dict[str, BurnReceipt] = {}
+    burns: list[tuple[str | None, BurnReceipt]] = []
     for value in values:
         modality, sep, receipt = value.partition("=")
         modality = modality.strip()
-        if not sep or modality not in MODALITIES:
+        if not sep:
+            modality, receipt = "", value
+        elif modality not in MODALITIES:
             raise UsageError(
-                f"--burn-receipt {value!r}: expected MODALITY=TX_HASH:BLOCK",
+                f"--burn-receipt {value!r}: expected [MODALITY=]TX_HASH:BLOCK",
                 hint=f"MODALITY is one of {', '.join(MODALITIES)}",
             )
-        if modality in burns:
-            raise UsageError(f"--burn-receipt: {modality} given twice")
         try:
-            burns[modality] = BurnReceipt.parse(receipt)
+            parsed = BurnReceipt.parse(receipt)
         except ValueError as exc:
-            raise UsageError(f"--burn-receipt {modality}: {exc}") from None
+            raise UsageError(
+                f"--burn-receipt {modality + '=' if modality else ''}...: {exc}",
+                hint="give the burn's extrinsic hash and the block it was included in",
+            ) from None
+        burns.append((modality or None, parsed))
+    return burns
+
+
+def _assign_burns(
+    given: list[tuple[str | None, BurnReceipt]], pushed: Sequence[str], *, in_order: bool = False
+) -> dict[str, BurnReceipt]:
+    """Burns by modality. A receipt without a modality fits when one modality is pushed, or
+    (``in_order``: one hotkey for all, as in ``gascli``) goes to the next one without a burn."""
+    burns: dict[str, BurnReceipt] = {}
+    for modality, receipt in given:
+        if modality is not None:
+            if modality in burns:
+                raise UsageError(f"--burn-receipt: {modality} given twice")
+            burns[modality] = receipt
+    free = [m for m in pushed if m not in burns]
+    for modality, receipt in given:
+        if modality is not None:
+            continue
+        shown = f"--burn-receipt {receipt.tx_hash[:12]}...:{receipt.block}"
+        if len(pushed) > 1 and not in_order:
+            raise UsageError(
+                f"{shown}: several models are pushed, from their own hotkeys",
+                hint="say which one it is for: MODALITY=TX_HASH:BLOCK",
+            )
+        if not free:
+            raise UsageError(f"{shown}: more burn receipts than models pushed")
+        burns[free.pop(0)] = receipt
     return burns
 
 
@@ -235,6 +392,7 @@ def _push_and_report(
     as_json: bool,
     *,
     confirm: bool,
+    approve_burn: ApproveBurn | None = None,
 ) -> None:
     from gasbuild import ui
     from gasbuild.publish.push import push
@@ -247,6 +405,7 @@ def _push_and_report(
             checker=checker,
             events=events,
             confirm=_confirm_plan if confirm else None,
+            approve_burn=approve_burn,
         )
     finally:
         ui.stop_progress()
@@ -255,6 +414,44 @@ def _push_and_report(
     else:
         _print_report(report)
     report.raise_for_error()
+
+
+def _burn_approver(*, ask: bool) -> ApproveBurn:
+    """Show the burn (cost, paying coldkey) on stderr and ask; ``ask=False`` (--yes) only shows.
+
+    A burn cannot be undone, so with no terminal to ask on it is refused, never assumed.
+    """
+
+    def approve(modality: str, quote: BurnQuote) -> None:
+        from gasbuild import ui
+        from gasbuild.publish.push import BurnDeclined
+
+        ui.stop_progress()
+        ui.err.print(
+            f"{modality}: the service says hotkey {quote.hotkey_ss58} has used its free"
+            f" submission on subnet {quote.netuid}; another needs {quote.describe()}",
+            markup=False,
+            highlight=False,
+        )
+        if not ask:
+            return
+        if not sys.stdin.isatty():
+            raise BurnDeclined(
+                f"{modality}: a burn is needed and there is no terminal to ask before making it",
+                hint="run on a terminal, or pass --yes to burn without asking",
+            )
+        if not click.confirm(
+            f"Burn with coldkey {quote.coldkey_ss58}? This cannot be undone.",
+            default=False,
+            err=True,
+        ):
+            raise BurnDeclined(
+                f"{modality}: burn declined; nothing was burned",
+                hint="without a burn this hotkey cannot count another model; push it from its"
+                " own registered hotkey instead",
+            )
+
+    return approve
 
 
 def _confirm_plan(plan: PushPlan) -> None:
@@ -295,7 +492,7 @@ def _print_report(report: PushReport) -> None:
                 item.sha256[:16],
                 item.hotkey_ss58,
                 item.status,
-                (receipt.model_id or "-") if receipt else "-",
+                "-" if receipt is None or receipt.model_id is None else str(receipt.model_id),
                 chain,
             ]
         )
@@ -379,7 +576,7 @@ def _status_command() -> click.Command:
 
 def model_status(project: Project, only: frozenset[Modality] | None) -> list[dict[str, Any]]:
     """One row per declared model: local zip, receipt state, and whether the chain agrees."""
-    from gasbuild.publish.chain import chain_from_env, commitment_string
+    from gasbuild.publish.chain import CommitmentTooLong, chain_from_env, commitment_string
     from gasbuild.publish.receipts import ReceiptStore
     from gasbuild.publish.wallet import load_hotkey_address
     from gasbuild.submission import zip_name
@@ -397,7 +594,10 @@ def model_status(project: Project, only: frozenset[Modality] | None) -> list[dic
         ss58 = ss58 or (receipt.hotkey_ss58 if receipt else None)
         expected = None
         if receipt and receipt.r2_key and digest and ss58:
-            expected = commitment_string(receipt.r2_key, digest, ss58)
+            try:
+                expected = commitment_string(receipt.r2_key, digest, ss58)
+            except CommitmentTooLong:
+                expected = None  # cannot be committed; "other commitment" if any is there
         if chain is None:
             chain = chain_from_env(settings.netuid, settings.chain_endpoint)
         rows.append(
@@ -468,6 +668,13 @@ def _gascli_push_command(hooks: Hooks) -> click.Command:
         show_default=True,
         help="Competition vertical (human is not offered for audio).",
     )
+    @click.option(
+        "--burn-receipt",
+        "burn_receipts",
+        multiple=True,
+        metavar="[MODALITY=]TX_HASH:BLOCK",
+        help=_BURN_RECEIPT_HELP,
+    )
     def gascli_push(
         image_model: Path | None,
         video_model: Path | None,
@@ -478,8 +685,14 @@ def _gascli_push_command(hooks: Hooks) -> click.Command:
         chain_endpoint: str | None,
         retry_delay: float,
         vertical: str,
+        burn_receipts: Sequence[str],
     ) -> None:
-        """Push detector zips (BitMind's flags), with gasbuild's checks and resumable receipts."""
+        """Push detector zips (BitMind's flags), with gasbuild's checks and resumable receipts.
+
+        \b
+        One free counted submission per hotkey: on a terminal, a further one is offered a burn
+        (cost and paying coldkey shown, then asked); elsewhere pass --burn-receipt.
+        """
         models: dict[Modality, Path | None] = {
             "image": image_model,
             "video": video_model,
@@ -496,11 +709,13 @@ def _gascli_push_command(hooks: Hooks) -> click.Command:
                 "--vertical human is not offered for audio",
                 hint="push audio with --vertical general in a separate command",
             )
+        given = _parse_burns(burn_receipts)
         from gasbuild.publish.push import PushItem, PushSettings
 
         items = [
             PushItem(m, p, _sha256(p), p.stat().st_size, wallet_hotkey) for m, p in chosen.items()
         ]
+        interactive = sys.stdin.isatty()
         settings = PushSettings(
             wallet_name=wallet_name,
             netuid=netuid,
@@ -509,8 +724,18 @@ def _gascli_push_command(hooks: Hooks) -> click.Command:
             chain_retry_delay=retry_delay,
             state_dir=Path.cwd() / STATE_DIR,
             resume_hint=GASCLI_RESUME,
+            burn_receipts=_assign_burns(given, list(chosen), in_order=True),
+            burn=interactive,  # the reference client offers the burn on a terminal only
+            burn_hint=GASCLI_BURN_HINT,
         )
         checker = hooks.checker or _real_checker(smoke=True)
-        _push_and_report(items, settings, checker, as_json=False, confirm=False)
+        _push_and_report(
+            items,
+            settings,
+            checker,
+            as_json=False,
+            confirm=False,
+            approve_burn=_burn_approver(ask=True),
+        )
 
     return gascli_push

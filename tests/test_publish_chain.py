@@ -23,6 +23,7 @@ from gasbuild.publish.chain import (
     chain_from_env,
     commitment_hash,
     commitment_string,
+    inclusion_block,
     network_for,
 )
 from gasbuild.publish.wallet import Hotkey
@@ -48,8 +49,21 @@ def test_commitment_string_exact() -> None:
 def test_commitment_string_at_most_128_bytes() -> None:
     overhead = len(commitment_string("", "a" * 64, ALICE))
     assert len(commitment_string("k" * (128 - overhead), "a" * 64, ALICE)) == 128
-    with pytest.raises(CommitmentTooLong, match="129 bytes"):
+    with pytest.raises(CommitmentTooLong, match="129 bytes") as raised:
         commitment_string("k" * (129 - overhead), "a" * 64, ALICE)
+    text = str(raised.value)
+    assert "storage key 'kkk" in text
+    assert "too long for the chain's 128-byte commitment field" in text
+    assert not raised.value.retryable
+
+
+def test_a_too_long_commitment_never_reaches_the_sdk() -> None:
+    fake = FakeSubtensor10(response=None)
+    chain = BittensorChain(34, client=fake, major=10)
+    data = '{"key":"' + "k" * 120 + '","hash":"25f7a7522f6c7347"}'
+    with pytest.raises(CommitmentTooLong, match="128-byte commitment field"):
+        chain.set_commitment(signer(), 34, data)
+    assert fake.calls == []
 
 
 def test_network_by_netuid() -> None:
@@ -199,6 +213,39 @@ def test_v10_adapter_round_trip() -> None:
     assert chain.get_commitment(ALICE, 34) == '{"key":"k"}'
     assert fake.calls[1][1][0] == "wallet-object"  # the wallet, as set_commitment wants
     _assert_calls_bind(fake)
+
+
+def test_v10_adapter_reads_the_block_of_inclusion() -> None:
+    """bittensor 10.4's receipt after wait_for_inclusion has a block hash, no block number."""
+    types = pytest.importorskip("bittensor.core.types")
+    receipts = pytest.importorskip("async_substrate_interface.sync_substrate")
+
+    class Substrate:
+        def __init__(self) -> None:
+            self.asked: list[str] = []
+
+        def get_block_number(self, block_hash: str) -> int:
+            self.asked.append(block_hash)
+            return 4_321_000
+
+    substrate = Substrate()
+    receipt = receipts.ExtrinsicReceipt(
+        substrate=substrate, extrinsic_hash="0x" + "ab" * 32, block_hash="0xb10c", finalized=True
+    )
+    assert receipt.block_number is None  # what left "block None" in the receipts
+    ok = types.ExtrinsicResponse(success=True, message="ok", extrinsic_receipt=receipt)
+    fake = FakeSubtensor10(response=ok)
+    fake.substrate = substrate  # type: ignore[attr-defined]
+    assert BittensorChain(34, client=fake, major=10).set_commitment(signer(), 34, "x") == 4_321_000
+    assert substrate.asked == ["0xb10c"]
+    _assert_calls_bind(fake)
+
+
+def test_inclusion_block_without_anything_to_read_it_from() -> None:
+    assert inclusion_block(SimpleNamespace(block_number=7)) == 7
+    assert inclusion_block(SimpleNamespace(block_number=None, block_hash=None)) is None
+    broken = SimpleNamespace(get_block_number=lambda h: (_ for _ in ()).throw(OSError("gone")))
+    assert inclusion_block(SimpleNamespace(block_number=None, block_hash="0x1"), broken) is None
 
 
 def test_v10_adapter_maps_failures() -> None:

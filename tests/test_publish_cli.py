@@ -160,8 +160,11 @@ def test_confirmation_prompt(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--burn-receipt", "image=nothex:5"], "32-byte hex transaction hash"),
+        (["--burn-receipt", "image=nothex:5"], "is not a transaction hash"),
+        (["--burn-receipt", "image=" + "a" * 64 + ":0"], "is not a block number"),
         (["--burn-receipt", "sound=0x" + "a" * 64 + ":1"], "MODALITY"),
+        (["--burn-receipt", "a" * 64 + ":1"], "say which one it is for"),
+        (["--burn-receipt", "video=" + "a" * 64 + ":1", "--only", "image"], "not being pushed"),
         (["--only", "audio"], "not declared"),
         (["--only", "smell"], "unknown modality"),
     ],
@@ -269,3 +272,118 @@ def test_build_items_uses_plan_build(
     [built] = build_items(project, frozenset({"video"}))
     assert seen["only"] == frozenset({"video"})
     assert (built.modality, built.hotkey_name) == ("video", "vid")
+
+
+# -- the burn ---------------------------------------------------------------------------------
+
+UPPER_TX = "0x" + "AB12" * 16
+
+
+def share_image_hotkey(cli: Cli) -> None:
+    """Put video on the image hotkey, whose free submission the image push spends."""
+    manifest = cli.root / "gas.toml"
+    manifest.write_text(manifest.read_text().replace('hotkey = "vid"', 'hotkey = "img"'))
+
+
+def chain_burns(cli: Cli) -> list[dict[str, object]]:
+    return list(json.loads(cli.chain_file.read_text()).get("burns", []))
+
+
+def test_gascli_refuses_then_accepts_a_typed_burn_receipt(
+    cli: Cli, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    image, _, _ = make_zip(tmp_path / "image_detector.zip", "image")
+    video, _, _ = make_zip(tmp_path / "video_detector.zip", "video", b"v")
+    wallet = ["--wallet-name", "miner", "--wallet-hotkey", "img", "--retry-delay", "1"]
+    assert cli.run(cli.gascli, "d", "push", "--image-model", str(image), *wallet) == 0
+    capsys.readouterr()
+    assert cli.run(cli.gascli, "d", "push", "--video-model", str(video), *wallet) == 1
+    err = capsys.readouterr().err
+    assert "This registration has already used its one submission" in err
+    assert "0.5 TAO worth of subnet-34 alpha" in err and "--burn-receipt TX_HASH:BLOCK" in err
+    assert cli.server.total_confirmations == 1
+    receipt = ["--burn-receipt", f"{UPPER_TX}:123"]
+    assert cli.run(cli.gascli, "d", "push", "--video-model", str(video), *wallet, *receipt) == 0
+    assert cli.server.bodies[-1]["burn_tx_hash"] == "ab12" * 16
+    assert cli.server.bodies[-1]["burn_block"] == 123
+    assert cli.server.confirmations == {cli.addresses["img"]: 2}
+    assert chain_burns(cli) == []  # nothing burned here
+
+
+def test_gasbuild_burn_asks_burns_records_and_pushes(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    share_image_hotkey(cli)
+    assert cli.run(cli.gasbuild, "push", "-C", str(cli.root), "--only", "image", "--yes") == 0
+    capsys.readouterr()
+    monkeypatch.setattr("sys.stdin", Terminal("y\ny\n"))  # push? burn?
+    assert cli.run(cli.gasbuild, "burn", "-C", str(cli.root), "--modality", "video") == 0
+    err = capsys.readouterr().err
+    [burn] = chain_burns(cli)
+    assert burn["hotkey"] == cli.addresses["img"]
+    assert f"paid by coldkey {burn['coldkey']}" in err and "0.5 TAO worth of subnet-34 alpha" in err
+    assert f"Burn with coldkey {burn['coldkey']}?" in err
+    tx = str(burn["tx_hash"]).removeprefix("0x")
+    assert cli.server.bodies[-1]["burn_tx_hash"] == tx
+    record = json.loads((cli.root / ".gasbuild" / "receipts" / "burns" / f"{tx}.json").read_text())
+    assert record["status"] == "spent" and record["source"] == "burned"
+    assert cli.server.confirmations == {cli.addresses["img"]: 2}
+
+
+def test_burn_declined_at_the_prompt(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    share_image_hotkey(cli)
+    assert cli.run(cli.gasbuild, "push", "-C", str(cli.root), "--only", "image", "--yes") == 0
+    monkeypatch.setattr("sys.stdin", Terminal("y\nn\n"))
+    assert cli.run(cli.gasbuild, "push", "-C", str(cli.root), "--only", "video", "--burn") == 1
+    assert "burn declined; nothing was burned" in capsys.readouterr().err
+    assert chain_burns(cli) == [] and cli.server.total_confirmations == 1
+
+
+def test_burn_with_yes_does_not_ask_but_shows_the_cost(
+    cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    share_image_hotkey(cli)
+    args = ("burn", "-C", str(cli.root), "--modality", "video", "--yes", "--json")
+    assert cli.run(cli.gasbuild, "push", "-C", str(cli.root), "--only", "image", "--yes") == 0
+    capsys.readouterr()
+    assert cli.run(cli.gasbuild, *args) == 0
+    captured = capsys.readouterr()
+    assert "paid by coldkey" in captured.err and "Burn with coldkey" not in captured.err
+    report = json.loads(captured.out)
+    [model] = report["models"]
+    assert model["status"] == "pushed" and type(model["model_id"]) is int
+    [burn] = chain_burns(cli)
+    assert model["burn_tx_hash"] == str(burn["tx_hash"]).removeprefix("0x")
+
+
+def test_burn_on_a_fresh_hotkey_burns_nothing(cli: Cli, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.run(cli.gasbuild, "burn", "-C", str(cli.root), "--modality", "video", "--yes") == 0
+    assert chain_burns(cli) == [] and cli.server.total_confirmations == 1
+
+
+def test_burn_without_terminal_or_yes_is_refused(
+    cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.run(cli.gasbuild, "burn", "-C", str(cli.root), "--modality", "video") == 2
+    assert "pass --yes" in capsys.readouterr().err
+    assert cli.server.calls == {} and chain_burns(cli) == []
+
+
+def test_gascli_offers_the_burn_on_a_terminal(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    image, _, _ = make_zip(tmp_path / "image_detector.zip", "image")
+    audio, _, _ = make_zip(tmp_path / "audio_detector.zip", "audio", b"a")
+    wallet = ["--wallet-name", "miner", "--wallet-hotkey", "img"]
+    assert cli.run(cli.gascli, "d", "push", "--image-model", str(image), *wallet) == 0
+    monkeypatch.setattr("sys.stdin", Terminal("y\n"))
+    assert cli.run(cli.gascli, "d", "push", "--audio-model", str(audio), *wallet) == 0
+    assert "Burn with coldkey" in capsys.readouterr().err
+    assert len(chain_burns(cli)) == 1 and cli.server.total_confirmations == 2
+
+
+def test_gascli_help_lists_burn_receipt(cli: Cli, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.run(cli.gascli, "d", "push", "--help") == 0
+    assert "--burn-receipt" in capsys.readouterr().out

@@ -106,8 +106,43 @@ def test_push_the_example_then_status_then_gascli(tmp_path: Path) -> None:
         audio = str(project / "dist" / "audio_detector.zip")
         second = _run([*gascli, "d", "push", "--audio-model", audio, *hotkey], env, elsewhere)
         assert second.returncode == 1
-        assert "--burn-receipt" in second.stderr
+        assert "This registration has already used its one submission" in second.stderr
+        assert "--burn-receipt" in second.stderr and "0.5 TAO" in second.stderr
+        assert "Traceback" not in second.stderr
         assert fresh.total_confirmations == 1
+        # a burn made elsewhere, pasted as 0x + upper case, is sent in BitMind's form
+        receipt = ["--burn-receipt", "0x" + "C0FFEE00" * 8 + ":4242"]
+        third = _run(
+            [*gascli, "d", "push", "--audio-model", audio, *hotkey, *receipt], env, elsewhere
+        )
+        assert third.returncode == 0, third.stderr
+        assert fresh.bodies[-1]["burn_tx_hash"] == "c0ffee00" * 8
+        assert fresh.bodies[-1]["burn_block"] == 4242
+        assert fresh.confirmations == {addresses["image"]: 2}
+        assert [type(body["model_id"]) for body in fresh.confirm_bodies] == [int, int]
+
+
+def test_push_the_example_through_faults(tmp_path: Path) -> None:
+    """Lost answers, a reset upload and 5xx: every modality is confirmed exactly once."""
+    project, addresses, env = _setup(tmp_path)
+    with serve_gas_api() as server:
+        server.reservation_seconds = 3.0
+        server.reservation_retry_after = "1"
+        server.fault("presigned", "lost")  # reserved, then the answer is lost
+        server.fault("put", "reset")
+        # applied, then the answer is lost: the retry must not count twice
+        server.fault("confirm", "lost", "503")
+        env["GASBUILD_UPLOAD_URL"] = server.base_url
+        gasbuild = [sys.executable, "-m", "gasbuild", "push", "-C", str(project), "--yes", "--json"]
+        pushed = _run(gasbuild, env, tmp_path)
+        assert pushed.returncode == 0, pushed.stderr
+        report = json.loads(pushed.stdout)
+        assert [m["status"] for m in report["models"]] == ["pushed"] * 3
+        assert server.confirmations == {a: 1 for a in addresses.values()}
+        assert sum(u.confirmed for u in server.uploads.values()) == 3
+        assert "already in progress" in pushed.stderr, pushed.stderr  # waited the reservation out
+        for model in report["models"]:
+            assert type(model["model_id"]) is int and model["verified"]
 
 
 def test_push_refuses_a_failing_zip_before_uploading_anything(tmp_path: Path) -> None:

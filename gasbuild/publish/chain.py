@@ -7,6 +7,11 @@ staging runs (``GASBUILD_CHAIN=memory:PATH``). :class:`BittensorChain` talks to 
 whichever bittensor SDK is installed: 10.x (``Subtensor.set_commitment``) or the 11.x rewrite
 (a raw ``Commitments.set_commitment`` call and typed reads).
 
+The commitment's size is checked before anything is sent (:func:`check_commitment_size`): a
+storage key too long for the chain's 128-byte field is said as such, never left to surface as
+a chain error. The 10.x SDK's receipt leaves ``block_number`` empty; :func:`inclusion_block`
+reads the block of inclusion from the block hash instead.
+
 SDK failures are mapped here, once: ``AccountNotAllowedCommit`` becomes :class:`NotRegistered`
 (never retried: the reference client retried it forever), ``SpaceLimitExceeded`` becomes
 :class:`QuotaExceeded` (wait for the next epoch), anything else a retryable TransportError.
@@ -22,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from gasbuild.errors import GasbuildError, PublishError, TransportError, UserError
 
@@ -32,6 +37,8 @@ DEFAULT_QUOTA_BYTES = 3100  # staging default per epoch; the real cap is the pal
 DEFAULT_EPOCH_SECONDS = 361 * 12.0  # subnet 34: tempo 360 blocks of 12 s
 BLOCK_SECONDS = 12.0
 CHAIN_ENV = "GASBUILD_CHAIN"
+
+T = TypeVar("T")
 
 
 class NotRegistered(PublishError):
@@ -90,14 +97,48 @@ def commitment_string(r2_key: str, file_hash: str, hotkey_ss58: str) -> str:
     data = json.dumps(
         {"key": r2_key, "hash": commitment_hash(file_hash, hotkey_ss58)}, separators=(",", ":")
     )
-    size = len(data.encode())
-    if size > MAX_COMMITMENT_BYTES:
-        raise CommitmentTooLong(
-            f"the commitment for storage key {r2_key!r} is {size} bytes; the chain allows"
-            f" {MAX_COMMITMENT_BYTES}",
-            hint="the upload service issued an unusually long key; report it to BitMind",
-        )
+    check_commitment_size(data, r2_key)
     return data
+
+
+def check_commitment_size(data: str, r2_key: str | None = None) -> None:
+    """Refuse a commitment over the chain's 128 bytes before any extrinsic is made."""
+    size = len(data.encode())
+    if size <= MAX_COMMITMENT_BYTES:
+        return
+    if r2_key is None:
+        try:
+            r2_key = str(json.loads(data).get("key"))
+        except (ValueError, AttributeError):
+            r2_key = None
+    what = f"storage key {r2_key!r}" if r2_key else "the commitment"
+    raise CommitmentTooLong(
+        f"{what} is too long for the chain's {MAX_COMMITMENT_BYTES}-byte commitment field: the"
+        f" commitment would be {size} bytes",
+        hint="it cannot be committed on chain as the network defines the commitment; the upload"
+        " itself stands; report the key to BitMind",
+    )
+
+
+def inclusion_block(receipt: Any, substrate: Any = None) -> int | None:
+    """The block an extrinsic was included in, from a bittensor 10.x receipt.
+
+    ``block_number`` is empty on the receipts 10.4 returns after ``wait_for_inclusion``; the
+    block hash is there, and the substrate interface turns it into a number.
+    """
+    number = getattr(receipt, "block_number", None)
+    if isinstance(number, int) and not isinstance(number, bool) and number > 0:
+        return number
+    block_hash = getattr(receipt, "block_hash", None)
+    source = substrate if substrate is not None else getattr(receipt, "substrate", None)
+    getter = getattr(source, "get_block_number", None)
+    if not block_hash or not callable(getter):
+        return None
+    try:
+        number = getter(block_hash)
+    except Exception:  # the block is included either way; only its number is unknown
+        return None
+    return number if isinstance(number, int) and number > 0 else None
 
 
 def network_for(netuid: int, endpoint: str | None = None) -> str:
@@ -177,11 +218,9 @@ class MemoryChain:
             state = self._read()
             if not _registered(state, hotkey, netuid):
                 raise chain_failure("AccountNotAllowedCommit", lambda: None)
-            if size > MAX_COMMITMENT_BYTES:
-                raise CommitmentTooLong(f"commitment is {size} bytes (max {MAX_COMMITMENT_BYTES})")
+            check_commitment_size(data)
             self._charge(state, hotkey, netuid, max(MIN_COMMIT_BYTES, size))
-            block = int(state.get("block", 0)) + 1
-            state["block"] = block
+            block = self.next_block(state)
             commitments = state.setdefault("commitments", {}).setdefault(str(netuid), {})
             commitments[hotkey] = {"data": data, "block": block}
             self._write(state)
@@ -193,6 +232,25 @@ class MemoryChain:
         return None if entry is None else str(entry["data"])
 
     # -- helpers for tests and staging ----------------------------------------------------
+
+    def peek(self, look: Callable[[Mapping[str, Any]], T]) -> T:
+        """Read the state under the lock without writing it."""
+        with self._lock:
+            return look(self._read())
+
+    def transact(self, change: Callable[[dict[str, Any]], T]) -> T:
+        """Apply ``change`` to the state under the lock and persist it (used by MemoryBurner)."""
+        with self._lock:
+            state = self._read()
+            result = change(state)
+            self._write(state)
+            return result
+
+    def next_block(self, state: dict[str, Any]) -> int:
+        """Advance the stand-in chain by one block inside ``transact``; returns its number."""
+        block = int(state.get("block", 0)) + 1
+        state["block"] = block
+        return block
 
     def register(self, hotkey_ss58: str) -> None:
         """Register a hotkey on every subnet."""
@@ -284,6 +342,7 @@ class BittensorChain:
         return bool(self._guarded(lambda a: a.is_registered(hotkey_ss58, netuid)))
 
     def set_commitment(self, signer: CommitSigner, netuid: int, data: str) -> int | None:
+        check_commitment_size(data)
         block = self._guarded(lambda a: a.set_commitment(signer, netuid, data))
         return block if isinstance(block, int) else None
 
@@ -356,8 +415,7 @@ class _V10Adapter:
         if not getattr(response, "success", False):
             raise chain_failure(str(getattr(response, "message", "") or ""), self.quota_wait)
         receipt = getattr(response, "extrinsic_receipt", None)
-        number = getattr(receipt, "block_number", None)
-        return number if isinstance(number, int) else None
+        return inclusion_block(receipt, getattr(self.subtensor, "substrate", None))
 
     def get_commitment(self, hotkey_ss58: str, netuid: int) -> str | None:
         uid = self.subtensor.get_uid_for_hotkey_on_subnet(hotkey_ss58=hotkey_ss58, netuid=netuid)

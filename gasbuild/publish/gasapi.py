@@ -2,9 +2,18 @@
 
 Every answer the service can give is mapped to gasbuild's exception tree in one place
 (:func:`error_for`), because the mapping *is* the policy: which faults are retried, which are
-the miner's to fix, and which are the network saying no. Only the 409 whose text says a file
-with this hash already exists means "already uploaded"; a 503 "uploads ... disabled" is the
-submission window being closed, not an outage, so it is never retried.
+the miner's to fix, and which are the network saying no. The service's own words are read the
+way BitMind's client reads them: only the 409 whose text is exactly (case-folded) "file with
+this hash already exists" means "already uploaded" (a looser test would take "tx hash already
+exists" for one); a 403 naming the free or one submission, ``burn_tx_hash``, "0.5 tao" or
+"already used" means a burn is required; a 409 "already been used" is a spent burn; a 409
+"already in progress" is a reservation held by an earlier presign (perhaps one whose answer was
+lost), waited out within the budget. A 503 "uploads ... disabled" is the submission window
+being closed, not an outage, so it is never retried.
+
+Values go back to the service exactly as it handed them out: ``model_id`` is an integer on the
+wire and is confirmed as one (a string would be refused). Burn receipts are sent in BitMind's
+form, 64 lowercase hex digits without ``0x`` and an integer block, whatever the user typed.
 
 Retries are bounded twice: a number of attempts and a time budget per step, with exponential
 backoff and full jitter (a fleet of miners retrying in lockstep is what the jitter prevents). The
@@ -32,6 +41,7 @@ from gasbuild.publish.epistula import Signer, sign_request
 DEFAULT_UPLOAD_URL = "https://upload.bitmind.ai/upload"
 CHUNK_SIZE = 1 << 20
 CONTENT_TYPE = "application/octet-stream"
+RESERVATION_MIN_WAIT = 0.5  # even when Retry-After says 0: never a hot loop
 
 T = TypeVar("T")
 ProgressCallback = Callable[[int], None]  # bytes sent so far in this attempt
@@ -50,33 +60,89 @@ class BurnRequired(PublishError):
     """403: this hotkey's free submission is used; another needs a burn receipt."""
 
 
+class BurnAlreadyUsed(PublishError):
+    """409 "this burn has already been used": the receipt bought an earlier submission."""
+
+
+class SubmissionInProgress(TransportError):
+    """409 "a submission is already in progress": an earlier presign holds the reservation.
+
+    Retryable (the reservation expires or is released), but on its own schedule: see
+    :meth:`RetryPolicy.reservation_wait`. Giving up on it is one clear line, never a second
+    upload.
+    """
+
+
 class BadSignature(PublishError):
     """403: the service did not accept the Epistula signature."""
 
 
+ModelId = int | str  # as the service hands it out (an integer today); never converted
+
+_TX_HASH = re.compile(r"(?:0[xX])?([0-9a-fA-F]{64})")
+_BLOCK = re.compile(r"[0-9]+")
+
+
+def normalise_tx_hash(text: str) -> str:
+    """BitMind's form of an extrinsic hash: 64 lowercase hex digits, no ``0x``.
+
+    Accepts what people paste from explorers and the SDK (``0x``/``0X``, upper case,
+    surrounding spaces); raises ValueError saying what is expected for anything else.
+    """
+    match = _TX_HASH.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(
+            f"{text!r} is not a transaction hash (expected 64 hex digits, with or without 0x)"
+        )
+    return match.group(1).lower()
+
+
 @dataclass(frozen=True)
 class BurnReceipt:
-    """Proof of the 0.5 TAO-worth alpha burn that buys a further counted submission."""
+    """Proof of the 0.5 TAO-worth alpha burn that buys a further counted submission.
+
+    Always held in the form the service expects (``tx_hash`` 64 lowercase hex digits without
+    ``0x``, ``block`` a positive integer): construct it with :meth:`of` or :meth:`parse`.
+    """
 
     tx_hash: str
     block: int
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[0-9a-f]{64}", self.tx_hash):
+            raise ValueError(f"burn tx hash {self.tx_hash!r} is not 64 lowercase hex digits")
+        if isinstance(self.block, bool) or not isinstance(self.block, int) or self.block <= 0:
+            raise ValueError(f"burn block {self.block!r} is not a positive integer")
+
+    @classmethod
+    def of(cls, tx_hash: str, block: int | str) -> BurnReceipt:
+        """Normalise a hash and a block number from any source (user, SDK, a saved file)."""
+        text = str(block).strip()
+        if not _BLOCK.fullmatch(text) or int(text) <= 0:
+            raise ValueError(f"{block!r} is not a block number (a positive integer)")
+        return cls(normalise_tx_hash(tx_hash), int(text))
 
     @classmethod
     def parse(cls, text: str) -> BurnReceipt:
         """``TX_HASH:BLOCK``; raises ValueError with what is wrong."""
         tx_hash, sep, block = text.strip().rpartition(":")
-        if not sep or not tx_hash or not block.isdigit():
+        if not sep or not tx_hash or not block:
             raise ValueError(f"{text!r} is not TX_HASH:BLOCK")
-        if not re.fullmatch(r"(0x)?[0-9a-fA-F]{64}", tx_hash):
-            raise ValueError(f"{tx_hash!r} is not a 32-byte hex transaction hash")
-        return cls(tx_hash if tx_hash.startswith("0x") else "0x" + tx_hash, int(block))
+        return cls.of(tx_hash, block)
+
+    def payload(self) -> dict[str, Any]:
+        """The presign fields, exactly as BitMind's client sends them."""
+        return {"burn_tx_hash": self.tx_hash, "burn_block": self.block}
+
+    def __str__(self) -> str:
+        return f"{self.tx_hash}:{self.block}"
 
 
 @dataclass(frozen=True)
 class Presigned:
     """The service's answer to a presign: where to PUT, and the key to commit on chain."""
 
-    model_id: str
+    model_id: ModelId
     presigned_url: str
     r2_key: str
     submissions_used: int | None = None
@@ -92,10 +158,18 @@ class RetryPolicy:
     max_delay: float = 30.0
     budget_seconds: float = 300.0
     min_upload_rate: float = 256 * 1024  # bytes/s added to the PUT's budget per byte of zip
+    reservation_delay: float = 5.0  # first wait on "a submission is already in progress"
+    reservation_max_delay: float = 60.0
+    reservation_attempts: int = 12
 
     def delay(self, failure: int, rng: Callable[[], float]) -> float:
         """Full jitter: uniform in [0, min(max_delay, base_delay * 2**failure)]."""
         return rng() * min(self.max_delay, self.base_delay * (2.0**failure))
+
+    def reservation_wait(self, conflict: int) -> float:
+        """Doubling waits for a held reservation. No jitter: the conflict is this hotkey's own
+        (its expiry is on the service's clock), not a fleet's; the step's budget bounds it."""
+        return min(self.reservation_max_delay, self.reservation_delay * (2.0**conflict))
 
 
 @dataclass(frozen=True)
@@ -161,7 +235,11 @@ class GasApiClient:
         vertical: str,
         burn_receipt: BurnReceipt | None = None,
     ) -> Presigned:
-        """Reserve an upload; the answer carries the presigned URL and the storage key."""
+        """Reserve an upload; the answer carries the presigned URL and the storage key.
+
+        ``burn_receipt`` is attached only when the caller was told a burn is required (BitMind's
+        flow: presign without a burn first).
+        """
         payload: dict[str, Any] = {
             "filename": zip_path.name,
             "file_size": size,
@@ -171,8 +249,7 @@ class GasApiClient:
             "vertical": vertical,
         }
         if burn_receipt is not None:
-            payload["burn_tx_hash"] = burn_receipt.tx_hash
-            payload["burn_block"] = burn_receipt.block
+            payload.update(burn_receipt.payload())
         answer = self._retrying("presign", lambda: self._post("presigned", payload))
         return _presigned(answer)
 
@@ -189,9 +266,12 @@ class GasApiClient:
             "upload", lambda: self._put(presigned_url, zip_path, size, progress_cb), budget
         )
 
-    def confirm(self, model_id: str, sha256: str) -> None:
-        """Tell the service the upload is complete; this is what counts the submission."""
-        payload = {"model_id": model_id, "file_hash": sha256}
+    def confirm(self, model_id: ModelId, sha256: str) -> None:
+        """Tell the service the upload is complete; this is what counts the submission.
+
+        Only a 200 confirms; ``model_id`` goes back exactly as the presign handed it out.
+        """
+        payload: dict[str, Any] = {"model_id": model_id, "file_hash": sha256}
         self._retrying("confirm", lambda: self._post("confirm", payload))
 
     # -- one attempt ------------------------------------------------------------------------
@@ -231,28 +311,47 @@ class GasApiClient:
         """Run ``attempt`` until it succeeds, a non-retryable error, or the bounds are hit."""
         limit = self.retry.budget_seconds if budget is None else budget
         started = self._clock()
-        failures = 0
+        faults = conflicts = 0
         while True:
             try:
                 return attempt()
             except TransportError as error:
-                failures += 1
-                wait = self._next_wait(error, failures, started, limit)
+                if isinstance(error, SubmissionInProgress):
+                    conflicts += 1
+                else:
+                    faults += 1
+                wait = self._next_wait(error, faults, conflicts, started, limit)
                 if wait is None:
-                    raise _gave_up(step, error, failures) from error
+                    raise _gave_up(
+                        step, error, faults + conflicts, self._clock() - started
+                    ) from error
                 if self._on_retry is not None:
                     self._on_retry(step, error, wait)
                 self._sleep(wait)
 
     def _next_wait(
-        self, error: TransportError, failures: int, started: float, limit: float
+        self,
+        error: TransportError,
+        faults: int,
+        conflicts: int,
+        started: float,
+        limit: float,
     ) -> float | None:
         """Seconds to wait before the next attempt, or None when it must not be made."""
-        if not error.retryable or failures >= self.retry.attempts:
+        if not error.retryable:
             return None
-        wait = self.retry.delay(failures - 1, self._rng)
-        if error.retry_after is not None:
-            wait = max(wait, error.retry_after)
+        if isinstance(error, SubmissionInProgress):
+            if conflicts >= self.retry.reservation_attempts:
+                return None
+            wait = self.retry.reservation_wait(conflicts - 1)
+            if error.retry_after is not None:  # the service knows when its reservation ends
+                wait = max(RESERVATION_MIN_WAIT, error.retry_after)
+        else:
+            if faults >= self.retry.attempts:
+                return None
+            wait = self.retry.delay(faults - 1, self._rng)
+            if error.retry_after is not None:
+                wait = max(wait, error.retry_after)
         if self._clock() - started + wait > limit:
             return None
         return wait
@@ -261,48 +360,87 @@ class GasApiClient:
 # -- error mapping: the one place ---------------------------------------------------------
 
 
+DUPLICATE_TEXT = "file with this hash already exists"
+SUBMISSION_USED_WORDS = (
+    "free submission",
+    "one submission",
+    "burn_tx_hash",
+    "0.5 tao",
+    "already used",
+)
+
+
+def is_duplicate(text: str) -> bool:
+    """The one answer that means "already uploaded": exactly this text, case-folded."""
+    return text.strip().casefold() == DUPLICATE_TEXT
+
+
+def is_submission_used(text: str) -> bool:
+    """A 403 saying this hotkey's free submission is used (BitMind's client's words)."""
+    folded = text.casefold()
+    return any(word in folded for word in SUBMISSION_USED_WORDS)
+
+
 def error_for(step: str, response: httpx.Response) -> GasbuildError:
     """The exception for a non-success answer (see the module docstring for the policy)."""
     status = response.status_code
     text = error_text(response)
     shown = f"{step}: the upload service answered {status}: {text}"
-    lowered = text.lower()
+    folded = text.casefold()
     if status == 409:
-        if "already exist" in lowered and "hash" in lowered:
-            return AlreadyUploaded(shown)
-        return PublishError(shown)
+        return _conflict(step, shown, text, response)
     if status == 403:
-        return _forbidden(shown, lowered)
-    if status == 503 and "disabled" in lowered:
+        return _forbidden(shown, folded)
+    if status == 503 and "disabled" in folded:
         return UploadsDisabled(
             f"{step}: submission window closed ({text})",
             hint="uploads open again with the next competition cycle; push then",
         )
     if status == 429 or status >= 500:
         return TransportError(shown, retry_after=retry_after(response))
-    if step == "upload" and status == 400 and "digest" in lowered:
+    if step == "upload" and status == 400 and "digest" in folded:
         return PublishError(shown, hint="the zip changed after it was hashed; rebuild and push")
     return PublishError(shown)
 
 
-def _forbidden(shown: str, lowered: str) -> PublishError:
-    if "signature" in lowered or "epistula" in lowered:
+def _conflict(step: str, shown: str, text: str, response: httpx.Response) -> GasbuildError:
+    """409s: duplicates, spent burns and held reservations; every other one is shown as is."""
+    folded = text.casefold()
+    if is_duplicate(text):
+        return AlreadyUploaded(shown)
+    if step.startswith("presign") and "already in progress" in folded:
+        return SubmissionInProgress(shown, retry_after=retry_after(response))
+    if "already been used" in folded:
+        return BurnAlreadyUsed(shown)
+    return PublishError(shown)
+
+
+def _forbidden(shown: str, folded: str) -> PublishError:
+    if "signature" in folded or "epistula" in folded:
         return BadSignature(
             shown,
             hint="check the machine's clock (15 s allowed) and that the hotkey is the registered"
             " one",
         )
-    if any(word in lowered for word in ("burn", "free submission", "submission used")):
+    if is_submission_used(folded):
         return BurnRequired(shown, hint=BURN_HINT)
-    if "expired" in lowered or "accessdenied" in lowered.replace(" ", ""):
+    if "expired" in folded or "accessdenied" in folded.replace(" ", ""):
         return PublishError(shown, hint="the presigned URL expired; run push again for a new one")
     return PublishError(shown)
 
 
 BURN_HINT = (
     "the network counts one free submission per hotkey, whatever the modality; a further counted"
-    " model on this hotkey needs a burn of 0.5 TAO worth of subnet-34 alpha: burn it, then pass"
-    " --burn-receipt MODALITY=TX_HASH:BLOCK, or push this modality from its own registered hotkey"
+    " model on this hotkey needs a burn of 0.5 TAO worth of subnet-34 alpha: let gasbuild make it"
+    " (`gasbuild burn --modality MODALITY`, or push --burn), or pass --burn-receipt"
+    " MODALITY=TX_HASH:BLOCK for a burn already made, or push this modality from its own"
+    " registered hotkey"
+)
+
+RESERVATION_HINT = (
+    "an earlier request from this hotkey (perhaps one whose answer was lost) still holds the"
+    " upload reservation; nothing more was uploaded or counted: wait a few minutes for it to"
+    " expire, then push again"
 )
 
 
@@ -357,11 +495,17 @@ def retry_after(response: httpx.Response) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def _gave_up(step: str, error: TransportError, failures: int) -> TransportError:
+def _gave_up(step: str, error: TransportError, attempts: int, waited: float) -> TransportError:
     if not error.retryable:
         return error
+    if isinstance(error, SubmissionInProgress):
+        return SubmissionInProgress(
+            f"{error.message} (still so after {attempts} attempt(s) over {waited:.0f} s)",
+            hint=RESERVATION_HINT,
+            retryable=False,
+        )
     return TransportError(
-        f"{error.message} (gave up after {failures} attempt(s))",
+        f"{error.message} (gave up after {attempts} attempt(s))",
         hint=error.hint or "the upload service is unreachable or failing; push again later",
         retryable=False,
     )
@@ -401,16 +545,27 @@ def _presigned(answer: Any) -> Presigned:
     data = answer.get("data") if isinstance(answer, dict) else None
     if not isinstance(data, dict):
         raise PublishError("presign: the upload service's answer has no `data` object")
-    missing = [k for k in ("model_id", "presigned_url", "r2_key") if not data.get(k)]
+    missing = [k for k in ("presigned_url", "r2_key") if not data.get(k)]
+    if data.get("model_id") in (None, ""):
+        missing.insert(0, "model_id")
     if missing:
         raise PublishError(f"presign: the upload service's answer lacks {', '.join(missing)}")
     return Presigned(
-        model_id=str(data["model_id"]),
+        model_id=_model_id(data["model_id"]),
         presigned_url=str(data["presigned_url"]),
         r2_key=str(data["r2_key"]),
         submissions_used=_optional_int(data.get("submissions_used")),
         submissions_max=_optional_int(data.get("submissions_max")),
     )
+
+
+def _model_id(value: Any) -> ModelId:
+    """The model id exactly as received: the confirm must send back the same JSON value."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise PublishError(
+            f"presign: the upload service's model_id {value!r} is neither a number nor a string"
+        )
+    return value
 
 
 def _optional_int(value: Any) -> int | None:

@@ -8,10 +8,20 @@ audio): presign -> PUT -> confirm -> commit -> read back, writing the receipt af
 acknowledged step, so that a re-run resumes where the last one stopped and never uploads a
 confirmed zip again.
 
-A push is done once the upload is confirmed (the network's rule since September 2026): a chain
-commitment that still fails after bounded retries is a loud warning naming the resume command,
-not a failure. An unregistered hotkey is never retried; a used-up commitment quota is waited out
-up to a bound, with a countdown.
+A push is done once the upload is confirmed (the network's rule since September 2026), and only
+a 200 from the confirm records a confirmation: a chain commitment that still fails after
+bounded retries is a loud warning naming the resume command, not a failure. An unregistered
+hotkey is never retried; a used-up commitment quota is waited out up to a bound, with a
+countdown.
+
+The burn follows BitMind's flow: presign without a burn first; only when the service answers
+that the hotkey's free submission is used is a burn receipt attached, and the presign made
+again. The receipt is the one given for this modality (``--burn-receipt``), else an unspent one
+saved for this hotkey, else (with ``burn`` set, after ``approve_burn`` has shown the cost and
+the paying coldkey) a burn made there and then. Burns are recorded in the receipts store, so a
+burn is never spent twice: spent when the confirm of the upload it bought succeeds, or when the
+service says it was used; a burn whose outcome is unknown blocks any further burn for that
+hotkey.
 """
 
 from __future__ import annotations
@@ -35,8 +45,17 @@ from gasbuild.errors import (
     UsageError,
     display_path,
 )
+from gasbuild.publish.burn import (
+    Burner,
+    BurnFailed,
+    BurnQuote,
+    MemoryBurner,
+    burner_from_env,
+)
 from gasbuild.publish.chain import (
     ChainRegistry,
+    CommitmentTooLong,
+    MemoryChain,
     NotRegistered,
     QuotaExceeded,
     chain_from_env,
@@ -45,18 +64,37 @@ from gasbuild.publish.chain import (
 from gasbuild.publish.gasapi import (
     DEFAULT_UPLOAD_URL,
     AlreadyUploaded,
+    BurnAlreadyUsed,
     BurnReceipt,
+    BurnRequired,
     GasApiClient,
+    ModelId,
+    Presigned,
     RetryPolicy,
+    SubmissionInProgress,
     Timeouts,
 )
-from gasbuild.publish.receipts import Receipt, ReceiptStore
+from gasbuild.publish.receipts import BurnRecord, BurnStore, Receipt, ReceiptStore
 from gasbuild.publish.wallet import Hotkey, load_hotkey
 from gasbuild.submission import MODALITIES, Modality
 
 UPLOAD_URL_ENV = "GASBUILD_UPLOAD_URL"
 VERTICALS = ("general", "human")
 STATE_DIR = ".gasbuild"
+BURN_RULE = (
+    "the network counts one free submission per hotkey, whatever the modality; a further counted"
+    " model on this hotkey needs a burn of 0.5 TAO worth of subnet-34 alpha"
+)
+GASBUILD_BURN_HINT = (
+    "`gasbuild burn --modality {modality}` makes it (it shows the cost and the paying coldkey"
+    " and asks first), or pass --burn-receipt {modality}=TX_HASH:BLOCK for a burn already made,"
+    " or push {modality} from its own registered hotkey"
+)
+ApproveBurn = Callable[[str, BurnQuote], None]  # modality, quote; raises to decline
+
+
+class BurnDeclined(PublishError):
+    """The user said no to the burn a further submission needs."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +123,9 @@ class PushSettings:
     dry_run: bool = False
     commit_only: bool = False
     burn_receipts: Mapping[str, BurnReceipt] = field(default_factory=dict)
+    burn: bool = False  # may make a burn when the service says one is needed (after asking)
+    burner: Burner | None = None  # default: on the same chain as ``chain``
+    burn_hint: str = GASBUILD_BURN_HINT  # what to do, formatted with {modality}
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeouts: Timeouts = field(default_factory=Timeouts)
     chain_attempts: int = 3
@@ -105,6 +146,14 @@ class PushSettings:
 
     def resolved_chain(self) -> ChainRegistry:
         return self.chain or chain_from_env(self.netuid, self.chain_endpoint)
+
+    def resolved_burner(self, chain: ChainRegistry) -> Burner:
+        """The configured burner; a stand-in chain burns on itself; else by environment."""
+        if self.burner is not None:
+            return self.burner
+        if isinstance(chain, MemoryChain):
+            return MemoryBurner(chain)
+        return burner_from_env(self.netuid, self.chain_endpoint)
 
 
 Checker = Callable[[PushItem], list[Finding]]
@@ -203,6 +252,7 @@ class ItemResult:
             "commitment": r.commitment if r else None,
             "submissions_used": r.submissions_used if r else None,
             "submissions_max": r.submissions_max if r else None,
+            "burn_tx_hash": r.burn_tx_hash if r else None,
             "warnings": self.warnings,
             "error": self.error,
         }
@@ -244,6 +294,7 @@ def push(
     checker: Checker | None = None,
     events: Events | None = None,
     confirm: Callable[[PushPlan], None] | None = None,
+    approve_burn: ApproveBurn | None = None,
     transport: httpx.BaseTransport | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
@@ -252,7 +303,9 @@ def push(
     """Preflight, then (unless a dry run) push; preflight failures raise, push failures report.
 
     ``checker`` defaults to gasbuild's full checks; pass :func:`no_checks` to skip them.
-    ``confirm`` sees the plan before anything is uploaded and raises to stop.
+    ``confirm`` sees the plan before anything is uploaded and raises to stop. ``approve_burn``
+    sees each burn's quote before it is made (only with ``settings.burn``) and raises
+    :class:`BurnDeclined` (or anything) to refuse it.
     """
     events = events or Events()
     checks = make_checker() if checker is None else checker
@@ -261,7 +314,14 @@ def push(
         return planned_report(plan)
     if confirm is not None:
         confirm(plan)
-    return execute(plan, events=events, transport=transport, sleep=sleep, clock=clock)
+    return execute(
+        plan,
+        events=events,
+        approve_burn=approve_burn,
+        transport=transport,
+        sleep=sleep,
+        clock=clock,
+    )
 
 
 def preflight(
@@ -294,6 +354,8 @@ def preflight(
         )
     if settings.commit_only:
         _check_committable(planned)
+    else:
+        _check_given_burns(planned, settings)
     return PushPlan(planned, settings, settings.resolved_upload_url(), chain, warnings)
 
 
@@ -306,14 +368,16 @@ def execute(
     plan: PushPlan,
     *,
     events: Events | None = None,
+    approve_burn: ApproveBurn | None = None,
     transport: httpx.BaseTransport | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> PushReport:
     """Push each planned modality in order; stop at the first failure, keeping what was done."""
-    run = _Run(plan, events or Events(), transport, sleep, clock)
+    run = _Run(plan, events or Events(), transport, sleep, clock, approve_burn)
     results: list[ItemResult] = []
     try:
+        run.record_given_burns()
         for index, planned in enumerate(plan.items):
             try:
                 results.append(run.push_item(planned))
@@ -356,6 +420,12 @@ def _check_settings(items: list[PushItem], settings: PushSettings) -> None:
     for modality in settings.burn_receipts:
         if modality not in pushed:
             raise UsageError(f"--burn-receipt {modality}=...: {modality} is not being pushed")
+    given = [b.tx_hash for b in settings.burn_receipts.values()]
+    if len(set(given)) != len(given):
+        raise UsageError(
+            "--burn-receipt: the same burn is given for two modalities",
+            hint="one burn buys one further submission; give each modality its own burn",
+        )
     settings.resolved_upload_url()
 
 
@@ -392,11 +462,16 @@ def _shared_hotkey_warnings(
     for name, modalities in by_hotkey.items():
         unpaid = [m for m in modalities[1:] if m not in settings.burn_receipts]
         if unpaid:
+            remedy = (
+                "a burn, which gasbuild will offer (--burn)"
+                if settings.burn
+                else "a burn (--burn lets gasbuild make it; --burn-receipt passes one made)"
+            )
             warnings.append(
                 f"{' and '.join(modalities)} share hotkey {name!r}"
                 f" ({hotkeys[name].ss58_address}): the network counts one free submission per"
-                f" hotkey, so {', '.join(unpaid)} will need --burn-receipt MODALITY=TX_HASH:BLOCK"
-                " unless this hotkey's free submission is unused"
+                f" hotkey, so {', '.join(unpaid)} will need {remedy} unless a saved burn or the"
+                " hotkey's free submission covers it"
             )
     return warnings
 
@@ -458,6 +533,30 @@ def _usable_receipt(
     return receipt
 
 
+def _check_given_burns(planned: list[PlannedItem], settings: PushSettings) -> None:
+    """A burn given on the command line must not be one this project already spent."""
+    store = BurnStore(settings.state_dir)
+    for p in planned:
+        if p.burn is None:
+            continue
+        record = store.load(p.burn.tx_hash)
+        if record is None:
+            continue
+        flag = f"--burn-receipt {p.item.modality}={p.burn.tx_hash[:12]}...:{p.burn.block}"
+        if record.hotkey_ss58 != p.hotkey.ss58_address or record.netuid != settings.netuid:
+            raise UsageError(
+                f"{flag}: this burn is recorded for hotkey {record.hotkey_ss58} on subnet"
+                f" {record.netuid}, not {p.hotkey.ss58_address} on {settings.netuid}",
+                hint="a burn buys a submission for the hotkey it was made for",
+            )
+        if record.status == "spent":
+            on = f" on the upload of {record.used_by[:12]}" if record.used_by else ""
+            raise UsageError(
+                f"{flag}: this burn was already spent{on} (model {record.model_id})",
+                hint="one burn buys one further submission; make a new burn (--burn)",
+            )
+
+
 def _check_committable(planned: list[PlannedItem]) -> None:
     for p in planned:
         r = p.receipt
@@ -504,6 +603,7 @@ class _Run:
         transport: httpx.BaseTransport | None,
         sleep: Callable[[float], None],
         clock: Callable[[], float],
+        approve_burn: ApproveBurn | None = None,
     ) -> None:
         self.plan = plan
         self.settings = plan.settings
@@ -511,7 +611,9 @@ class _Run:
         self.transport = transport
         self.sleep = sleep
         self.clock = clock
+        self.approve_burn = approve_burn
         self.store = ReceiptStore(plan.settings.state_dir)
+        self.burns = BurnStore(plan.settings.state_dir)
         self.clients: dict[str, GasApiClient] = {}
 
     def close(self) -> None:
@@ -535,6 +637,12 @@ class _Run:
         return client
 
     def retrying(self, step: str, error: TransportError, wait: float) -> None:
+        if isinstance(error, SubmissionInProgress):
+            self.events.warning(
+                f"{error}: an earlier presign (perhaps one whose answer was lost) holds the"
+                f" reservation; asking again in {wait:.1f} s"
+            )
+            return
         self.events.warning(f"{error}; retrying {step} in {wait:.1f} s")
 
     # -- one modality -------------------------------------------------------------------
@@ -560,7 +668,7 @@ class _Run:
         if receipt is not None and receipt.confirmed:
             self.events.info(f"{item.modality}: already uploaded and confirmed; not uploading")
             return receipt, "resumed"
-        if receipt is not None and receipt.uploaded and receipt.model_id:
+        if receipt is not None and receipt.uploaded and receipt.model_id is not None:
             self.events.info(f"{item.modality}: uploaded earlier; confirming {receipt.model_id}")
             self.confirm_earlier(planned, receipt)
             return receipt, "resumed"
@@ -576,14 +684,7 @@ class _Run:
         """Reserve the upload; the receipt records model id and storage key before the PUT."""
         item = planned.item
         self.events.info(f"{item.modality}: requesting an upload slot")
-        answer = self.api(planned.hotkey).presign(
-            item.zip_path,
-            item.sha256,
-            item.size,
-            item.modality,
-            self.settings.vertical,
-            planned.burn,
-        )
+        answer, burn = self.reserve(planned)
         receipt = Receipt(
             sha256=item.sha256,
             modality=item.modality,
@@ -595,14 +696,182 @@ class _Run:
             r2_key=answer.r2_key,
             submissions_used=answer.submissions_used,
             submissions_max=answer.submissions_max,
+            burn_tx_hash=None if burn is None else burn.tx_hash,
         )
         self.store.save(receipt)
+        if burn is not None:
+            self.hold_burn(burn, item.sha256)
         if answer.submissions_max is not None:
             used = "?" if answer.submissions_used is None else answer.submissions_used
             self.events.info(
                 f"{item.modality}: submissions on this hotkey: {used} of {answer.submissions_max}"
             )
         return receipt, answer.presigned_url
+
+    def request(self, planned: PlannedItem, burn: BurnReceipt | None) -> Presigned:
+        item = planned.item
+        return self.api(planned.hotkey).presign(
+            item.zip_path, item.sha256, item.size, item.modality, self.settings.vertical, burn
+        )
+
+    # -- the burn -------------------------------------------------------------------------
+
+    def reserve(self, planned: PlannedItem) -> tuple[Presigned, BurnReceipt | None]:
+        """BitMind's flow: presign without a burn; only a "submission used" 403 brings one.
+
+        A burn the service reports as already used is marked spent and the next one is tried;
+        at most one burn is made per modality per run.
+        """
+        try:
+            return self.request(planned, None), None
+        except BurnRequired as refused:
+            needed: PublishError = refused
+        tried: set[str] = set()
+        made = False
+        while True:
+            burn, made = self.burn_for(planned, needed, tried, made)
+            tried.add(burn.tx_hash)
+            self.events.info(
+                f"{planned.item.modality}: the free submission is used; presigning again with"
+                f" burn {burn.tx_hash[:12]}... (block {burn.block})"
+            )
+            try:
+                return self.request(planned, burn), burn
+            except BurnAlreadyUsed as used:
+                self.spend(burn.tx_hash, planned.hotkey, note=used.message)
+                needed = used
+            except BurnRequired as refused:
+                raise BurnRequired(
+                    f"{refused.message} (with burn {burn.tx_hash}:{burn.block})",
+                    hint="the service did not accept this burn for this hotkey; if it is not a"
+                    " burn made by this hotkey's coldkey for subnet"
+                    f" {self.settings.netuid}, move"
+                    f" {display_path(self.burns.path(burn.tx_hash))} aside",
+                ) from refused
+
+    def burn_for(
+        self, planned: PlannedItem, needed: PublishError, tried: set[str], made: bool
+    ) -> tuple[BurnReceipt, bool]:
+        """The burn to attach next: given, else saved and free, else a new one (if allowed)."""
+        for candidate in self.saved_burns(planned):
+            if candidate.tx_hash not in tried:
+                return candidate, made
+        hotkey = planned.hotkey.ss58_address
+        pending = self.burns.pending(hotkey, self.settings.netuid)
+        if pending:
+            path = display_path(self.burns.path(pending[0].tx_hash))
+            raise PublishError(
+                f"{planned.item.modality}: a burn for this hotkey ({pending[0].tx_hash}) was sent"
+                " earlier and its outcome is unknown; no further burn is made until it is"
+                " resolved",
+                hint="look it up on a block explorer: if it landed, push again with"
+                f" --burn-receipt {planned.item.modality}=TX_HASH:BLOCK; if it did not, move"
+                f" {path} aside",
+            ) from needed
+        if not self.settings.burn or made:
+            hint = self.settings.burn_hint.format(modality=planned.item.modality)
+            raise BurnRequired(needed.message, hint=f"{BURN_RULE}: {hint}") from needed
+        return self.new_burn(planned), True
+
+    def saved_burns(self, planned: PlannedItem) -> list[BurnReceipt]:
+        """This modality's given burn, then unspent ones saved for the hotkey that no other
+        modality of this run was given and no other upload may still confirm with."""
+        others = {
+            p.burn.tx_hash for p in self.plan.items if p.burn is not None and p is not planned
+        }
+        found = [] if planned.burn is None else [planned.burn]
+        for record in self.burns.unspent(planned.hotkey.ss58_address, self.settings.netuid):
+            if record.tx_hash in others or record.block is None:
+                continue
+            if self.held_elsewhere(record, planned.item.sha256):
+                continue
+            if planned.burn is None or record.tx_hash != planned.burn.tx_hash:
+                found.append(record.receipt())
+        return found
+
+    def held_elsewhere(self, record: BurnRecord, sha256: str) -> bool:
+        """Whether another zip's upload, presigned with this burn, may still be confirmed."""
+        if record.used_by is None or record.used_by == sha256:
+            return False
+        holder = self.store.load(record.used_by)
+        return bool(holder and holder.uploaded and holder.burn_tx_hash == record.tx_hash)
+
+    def new_burn(self, planned: PlannedItem) -> BurnReceipt:
+        """Quote, ask, burn; the burn is recorded pending before it is sent."""
+        hotkey, netuid = planned.hotkey, self.settings.netuid
+        burner = self.settings.resolved_burner(self.plan.chain)
+        quote = burner.quote(hotkey, netuid)
+        if self.approve_burn is None:  # the approver shows the quote itself
+            self.events.info(f"{planned.item.modality}: this needs {quote.describe()}")
+        else:
+            self.approve_burn(planned.item.modality, quote)
+        signed: list[str] = []
+
+        def on_signed(tx_hash: str) -> None:
+            signed.append(tx_hash)
+            record = BurnRecord(tx_hash, hotkey.ss58_address, netuid, status="pending")
+            record.coldkey_ss58, record.source = quote.coldkey_ss58, "burned"
+            self.burns.save(record)
+
+        try:
+            receipt = burner.burn(hotkey, quote, on_signed)
+        except BurnFailed:
+            for tx_hash in signed:
+                self.set_burn(tx_hash, status="failed")
+            raise
+        record = BurnRecord(receipt.tx_hash, hotkey.ss58_address, netuid, receipt.block)
+        record.coldkey_ss58, record.source = quote.coldkey_ss58, "burned"
+        self.burns.save(record)
+        self.events.info(
+            f"{planned.item.modality}: burned in block {receipt.block} (tx {receipt.tx_hash});"
+            f" receipt saved in {display_path(self.burns.path(receipt.tx_hash))}"
+        )
+        return receipt
+
+    def record_given_burns(self) -> None:
+        """Keep the burns given on the command line, so a later run can reuse an unused one."""
+        for p in self.plan.items:
+            if p.burn is None or self.settings.commit_only:
+                continue
+            record = self.burns.load(p.burn.tx_hash)
+            if record is not None and record.status in ("unspent", "spent"):
+                continue
+            self.burns.save(
+                BurnRecord(
+                    p.burn.tx_hash, p.hotkey.ss58_address, self.settings.netuid, p.burn.block
+                )
+            )
+
+    def hold_burn(self, burn: BurnReceipt, sha256: str) -> None:
+        """Note which zip's upload was presigned with the burn (spent once it is confirmed)."""
+        self.set_burn(burn.tx_hash, used_by=sha256)
+
+    def spend(
+        self,
+        tx_hash: str,
+        hotkey: Hotkey,
+        *,
+        sha256: str | None = None,
+        model_id: ModelId | None = None,
+        note: str | None = None,
+    ) -> None:
+        record = self.burns.load(tx_hash) or BurnRecord(
+            tx_hash, hotkey.ss58_address, self.settings.netuid
+        )
+        record.status = "spent"
+        record.used_by = sha256 or record.used_by
+        if model_id is not None:
+            record.model_id = model_id
+        record.note = note or record.note
+        self.burns.save(record)
+
+    def set_burn(self, tx_hash: str, **changes: Any) -> None:
+        record = self.burns.load(tx_hash)
+        if record is None:
+            return
+        for name, value in changes.items():
+            setattr(record, name, value)
+        self.burns.save(record)
 
     def put(self, planned: PlannedItem, receipt: Receipt, url: str) -> None:
         item = planned.item
@@ -616,26 +885,33 @@ class _Run:
         self.store.save(receipt)
 
     def confirm(self, planned: PlannedItem, receipt: Receipt) -> None:
-        """Confirm the upload (this is what counts the submission). A duplicate-hash 409 here
-        means the service has already accepted this zip: that is the state we wanted."""
+        """Confirm the upload (this is what counts the submission). Only a 200 records a
+        confirmation: every other answer, a 409 included, is a failure, as in BitMind's client."""
         assert receipt.model_id is not None
-        try:
-            self.api(planned.hotkey).confirm(receipt.model_id, planned.item.sha256)
-        except AlreadyUploaded:
-            receipt.note = "the service reported this zip as already accepted"
+        self.api(planned.hotkey).confirm(receipt.model_id, planned.item.sha256)
         receipt.confirmed = True
         self.store.save(receipt)
+        if receipt.burn_tx_hash is not None:
+            self.spend(
+                receipt.burn_tx_hash,
+                planned.hotkey,
+                sha256=receipt.sha256,
+                model_id=receipt.model_id,
+                note="spent by a confirmed upload",
+            )
         self.events.info(f"{planned.item.modality}: upload confirmed (model {receipt.model_id})")
 
     def confirm_earlier(self, planned: PlannedItem, receipt: Receipt) -> None:
         """Confirm an upload a previous run made. If the service refuses it (not a network
         fault), forget that upload: only a confirm spends the slot, so uploading afresh on the
-        next run is safe, whereas keeping the receipt would retry the refused confirm forever."""
+        next run is safe, whereas keeping the receipt would retry the refused confirm forever.
+        The storage key stays: should the service answer the next presign with "file with this
+        hash already exists", it is the key that file was stored under."""
         try:
             self.confirm(planned, receipt)
         except PublishError as error:
             receipt.uploaded = False
-            receipt.model_id = receipt.r2_key = None
+            receipt.model_id = receipt.burn_tx_hash = None
             self.store.save(receipt)
             raise PublishError(
                 error.message,
@@ -696,6 +972,8 @@ class _Run:
         return [], False
 
     def commit_warning(self, modality: str, error: GasbuildError) -> str:
+        if isinstance(error, CommitmentTooLong):
+            return f"{modality}: uploaded and confirmed (the push counts), but {error}"
         message = (
             f"{modality}: uploaded and confirmed (the push counts), but the chain commitment"
             f" failed: {error}. Run `{self.settings.resume_hint}` to commit it"

@@ -1,5 +1,8 @@
 """Loading a bittensor hotkey to sign uploads and commitments, without ever exposing a secret.
 
+The coldkey is touched only for a burn: its public address (for the question "burn with this
+coldkey?") comes from ``coldkeypub.txt``, and the key itself is unlocked only to sign the burn.
+
 A :class:`Hotkey` holds the unlocked keypair and the wallet it came from, and shows only public
 facts (wallet name, hotkey name, ss58 address) in ``repr``/``str``. Nothing here prints, logs or
 writes key material, and error messages from the wallet library are not passed on verbatim
@@ -95,6 +98,53 @@ def load_hotkey(name: str, hotkey: str, path: str | None = None) -> Hotkey:
     return Hotkey(name, hotkey, base, str(keypair.ss58_address), wallet, keypair)
 
 
+def coldkey_address(hotkey: Hotkey) -> str:
+    """The ss58 address of the coldkey that would pay a burn, from its public file only."""
+    wallet = _wallet_of(hotkey)
+    pubfile = wallet.coldkeypub_file
+    where = str(pubfile.path)
+    if not pubfile.exists_on_device():
+        raise UserError(
+            f"the coldkey of wallet {hotkey.wallet_name!r} is not here: {where} does not exist",
+            hint="a burn is paid by the wallet's coldkey; run it on the machine that holds it,"
+            " or burn elsewhere and pass --burn-receipt",
+        )
+    try:
+        return str(wallet.coldkeypub.ss58_address)
+    except Exception as exc:  # unreadable public file; its text is not repeated
+        raise UserError(f"cannot read {where} ({type(exc).__name__})") from None
+
+
+def unlock_coldkey(hotkey: Hotkey) -> Any:
+    """The wallet's coldkey keypair, for signing a burn (asks for its password on a terminal).
+
+    Only the SDK that signs ever sees it; nothing here prints or stores it.
+    """
+    wallet = _wallet_of(hotkey)
+    keyfile = wallet.coldkey_file
+    where = str(keyfile.path)
+    if not keyfile.exists_on_device():
+        raise UserError(
+            f"the coldkey of wallet {hotkey.wallet_name!r} is not here: {where} does not exist",
+            hint="run the burn on the machine that holds the coldkey, or burn elsewhere and"
+            " pass --burn-receipt",
+        )
+    _refuse_silent_prompt(keyfile, where)
+    try:
+        return wallet.coldkey
+    except Exception as exc:  # KeyFileError/PasswordError; their text is not repeated
+        raise UserError(
+            f"cannot unlock coldkey {where} ({type(exc).__name__})",
+            hint="check the file's permissions and its password",
+        ) from None
+
+
+def _wallet_of(hotkey: Hotkey) -> Any:
+    if hotkey.wallet is None:
+        raise UserError(f"{hotkey} was not loaded from a wallet, so it has no coldkey to burn with")
+    return hotkey.wallet
+
+
 def load_hotkey_address(name: str, hotkey: str, path: str | None = None) -> str | None:
     """The hotkey's ss58 address from its public file, never decrypting anything (for status)."""
     try:
@@ -114,7 +164,7 @@ def load_hotkey_address(name: str, hotkey: str, path: str | None = None) -> str 
 
 
 def _refuse_silent_prompt(keyfile: Any, where: str) -> None:
-    """An encrypted hotkey with no terminal and no password variable would hang on a prompt."""
+    """An encrypted key with no terminal and no password variable would hang on a prompt."""
     try:
         encrypted = bool(keyfile.is_encrypted())
     except Exception:

@@ -1,16 +1,31 @@
 """A fake GAS upload API on 127.0.0.1: presign, presigned PUT, confirm, with faults on request.
 
-It behaves as SPEC §4 describes the real service: every presign and confirm must carry a valid
-Epistula v2 signature (checked with the real keypair machinery), the presigned URL points back
-at this server, the PUT body must hash to the presign's ``expected_hash``, a confirmed hash
-answers the duplicate-file 409 thereafter, and each hotkey gets one free counted submission
-(a further one needs a burn receipt). Confirming twice is idempotent and counts once, so tests
-can assert that no slot was ever spent twice.
+It behaves as SPEC §4 and BitMind's client describe the real service, in BitMind's words:
+
+- every presign and confirm must carry a valid Epistula v2 signature (checked with the real
+  keypair machinery); the presigned URL points back at this server; the PUT body must hash to
+  the presign's ``expected_hash``;
+- ``model_id`` is an integer; a confirm that sends it back as anything else (a string) is
+  answered 404, as a service that checks the type would;
+- a confirmed hash answers 409 "File with this hash already exists" thereafter;
+- each hotkey gets one free counted submission; a further presign without a burn is answered
+  403 "This registration has already used its one submission"; the burn fields must be in
+  BitMind's form (``burn_tx_hash`` 64 lowercase hex digits, ``burn_block`` a positive integer)
+  or the presign is refused 422; a burn spent by a confirmed upload answers 409 "This burn has
+  already been used", and a burn presented by another hotkey 409 "This burn already belongs to
+  another registration";
+- a presign reserves the hotkey's submission until that upload is confirmed or
+  ``reservation_seconds`` pass (on ``clock``, which tests share with the client's fake clock);
+  another presign meanwhile is answered 409 "A submission is already in progress for this
+  registration";
+- confirming twice is idempotent and counts once, so tests can assert that no slot was ever
+  spent twice (``confirmations``, ``total_confirmations``).
 
 Faults are queued per endpoint (``presigned``, ``put``, ``confirm``) and consumed one per
 request: ``500``, ``503``, ``reset`` (close the connection; for a PUT after reading half the
-body), ``timeout`` (answer after ``slow_seconds``; a confirm is applied first, as a server that
-was slow to answer would have), ``409dup``, ``409other``, ``429`` (with ``Retry-After``),
+body), ``lost`` (apply the request, then close the connection without answering: the answer is
+lost), ``timeout`` (apply the request, then answer after ``slow_seconds``), ``409dup``,
+``409other``, ``409progress``, ``409txhash``, ``409burnused``, ``429`` (with ``Retry-After``),
 ``403sig``, ``403burn``, ``503disabled``.
 """
 
@@ -18,11 +33,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import socket
 import threading
 import time
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,18 +45,24 @@ from typing import Any
 
 from gasbuild.publish.epistula import EpistulaError, verify_request
 
-DUPLICATE = "A file with this hash already exists"
+DUPLICATE = "File with this hash already exists"
+ONE_SUBMISSION = "This registration has already used its one submission"
+FREE_USED = "This registration has already used its free submission. Burn 0.5 TAO"
+IN_PROGRESS = "A submission is already in progress for this registration"
+BURN_USED = "This burn has already been used"
+BURN_ELSEWHERE = "This burn already belongs to another registration"
 
 
 @dataclass
 class Upload:
-    model_id: str
+    model_id: int
     hotkey: str
     modality: str
     expected_hash: str
     size: int
     r2_key: str
     burn: dict[str, Any] | None = None
+    reserved_until: float = 0.0
     put_ok: bool = False
     confirmed: bool = False
 
@@ -50,16 +71,25 @@ class Upload:
 class GasApiState:
     base_url: str = ""
     faults: dict[str, list[str]] = field(default_factory=dict)
-    uploads: dict[str, Upload] = field(default_factory=dict)
-    accepted: dict[str, str] = field(default_factory=dict)  # sha256 -> model_id
+    uploads: dict[int, Upload] = field(default_factory=dict)
+    accepted: dict[str, int] = field(default_factory=dict)  # sha256 -> model_id
     confirmations: dict[str, int] = field(default_factory=dict)  # hotkey -> counted
+    burns: dict[str, str] = field(default_factory=dict)  # burn tx hash -> hotkey it serves
+    spent_burns: set[str] = field(default_factory=set)
     calls: dict[str, int] = field(default_factory=dict)  # endpoint -> requests seen
     put_headers: list[dict[str, str]] = field(default_factory=list)
     bodies: list[dict[str, Any]] = field(default_factory=list)  # presign bodies as received
+    confirm_bodies: list[dict[str, Any]] = field(default_factory=list)
     free_per_hotkey: int = 1
     submissions_max: int = 3
+    used_text: str = ONE_SUBMISSION
     retry_after: str = "0"
     slow_seconds: float = 1.0
+    reservation_seconds: float = 20.0
+    reservation_retry_after: str | None = None  # Retry-After on "already in progress"
+    key_prefix: str = "models"
+    clock: Callable[[], float] = time.monotonic
+    next_model_id: int = 9
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fault(self, endpoint: str, *kinds: str) -> None:
@@ -80,10 +110,13 @@ _CANNED = {
     "500": (500, {"detail": "Internal Server Error"}),
     "503": (503, {"detail": "Service Unavailable"}),
     "409dup": (409, {"detail": DUPLICATE}),
-    "409other": (409, {"detail": "Upload reservation conflict: another upload is in progress"}),
+    "409other": (409, {"detail": "Registration changed; please retry with a fresh registration"}),
+    "409progress": (409, {"detail": IN_PROGRESS}),
+    "409txhash": (409, {"detail": "tx hash already exists"}),
+    "409burnused": (409, {"detail": BURN_USED}),
     "429": (429, {"detail": "Too many requests"}),
     "403sig": (403, {"detail": "Invalid Epistula signature"}),
-    "403burn": (403, {"detail": "Free submission already used for this hotkey; burn required"}),
+    "403burn": (403, {"detail": FREE_USED}),
     "503disabled": (503, {"detail": "Uploads for image are disabled"}),
 }
 
@@ -155,9 +188,7 @@ def _handler(state: GasApiState) -> type[BaseHTTPRequestHandler]:
         def _presigned(self) -> None:
             body = self._body()
             fault = state.next_fault("presigned")
-            if fault == "timeout":
-                time.sleep(state.slow_seconds)
-            elif self._canned(fault):
+            if fault not in ("timeout", "lost") and self._canned(fault):
                 return
             hotkey = self._signed(body)
             if hotkey is None:
@@ -166,32 +197,60 @@ def _handler(state: GasApiState) -> type[BaseHTTPRequestHandler]:
             state.bodies.append(data)
             with state.lock:
                 answer = self._reserve(hotkey, data)
+            self._finish(fault, answer)
+
+        def _finish(self, fault: str | None, answer: tuple[int, Any, dict[str, str]]) -> None:
+            """Answer a request already applied; ``lost``/``timeout`` lose the answer."""
+            if fault == "lost":
+                self._drop()
+                return
+            if fault == "timeout":
+                time.sleep(state.slow_seconds)
             self._send(*answer)
 
-        def _reserve(self, hotkey: str, data: dict[str, Any]) -> tuple[int, Any]:
+        def _reserve(self, hotkey: str, data: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
             expected = data["expected_hash"]
             if expected in state.accepted:
-                return 409, {"detail": DUPLICATE}
-            burn = None
-            if "burn_tx_hash" in data:
-                burn = {"tx": data["burn_tx_hash"], "block": data["burn_block"]}
-            if state.confirmations.get(hotkey, 0) >= state.free_per_hotkey and burn is None:
-                return 403, {"detail": "Free submission already used for this hotkey; burn"}
-            model_id = uuid.uuid4().hex
-            r2_key = f"models/{hotkey[:8]}/{data['modality']}/{model_id}.zip"
-            state.uploads[model_id] = Upload(
-                model_id, hotkey, data["modality"], expected, data["file_size"], r2_key, burn
-            )
+                return 409, {"detail": DUPLICATE}, {}
+            burn, refusal = _burn_of(data)
+            if refusal is not None:
+                return 422, {"detail": refusal}, {}
             used = state.confirmations.get(hotkey, 0)
-            return 200, {
-                "data": {
-                    "model_id": model_id,
-                    "presigned_url": f"{state.base_url}/r2/{model_id}?X-Amz-Signature=fake",
-                    "r2_key": r2_key,
-                    "submissions_used": used,
-                    "submissions_max": state.submissions_max,
-                }
+            if used >= state.free_per_hotkey and burn is None:
+                return 403, {"detail": state.used_text}, {}
+            if burn is not None:
+                if burn["tx"] in state.spent_burns:
+                    return 409, {"detail": BURN_USED}, {}
+                if state.burns.setdefault(burn["tx"], hotkey) != hotkey:
+                    return 409, {"detail": BURN_ELSEWHERE}, {}
+            now = state.clock()
+            for upload in state.uploads.values():
+                if upload.hotkey == hotkey and not upload.confirmed and upload.reserved_until > now:
+                    extra = {}
+                    if state.reservation_retry_after is not None:
+                        extra["Retry-After"] = state.reservation_retry_after
+                    return 409, {"detail": IN_PROGRESS}, extra
+            model_id = state.next_model_id
+            state.next_model_id += 1
+            r2_key = f"{state.key_prefix}/{hotkey[:8]}/{data['modality']}/{model_id}.zip"
+            state.uploads[model_id] = Upload(
+                model_id,
+                hotkey,
+                data["modality"],
+                expected,
+                data["file_size"],
+                r2_key,
+                burn,
+                reserved_until=now + state.reservation_seconds,
+            )
+            answer = {
+                "model_id": model_id,
+                "presigned_url": f"{state.base_url}/r2/{model_id}?X-Amz-Signature=fake",
+                "r2_key": r2_key,
+                "submissions_used": used,
+                "submissions_max": state.submissions_max,
             }
+            return 200, {"data": answer}, {}
 
         def _put(self, model_id: str) -> None:
             state.put_headers.append({k.lower(): v for k, v in self.headers.items()})
@@ -206,7 +265,7 @@ def _handler(state: GasApiState) -> type[BaseHTTPRequestHandler]:
                 time.sleep(state.slow_seconds)
             elif self._canned(fault):
                 return
-            upload = state.uploads.get(model_id)
+            upload = state.uploads.get(int(model_id)) if model_id.isdigit() else None
             if upload is None or length < 0:
                 self._send(403, _xml("AccessDenied", "Request has expired"))
                 return
@@ -219,20 +278,22 @@ def _handler(state: GasApiState) -> type[BaseHTTPRequestHandler]:
         def _confirm(self) -> None:
             body = self._body()
             fault = state.next_fault("confirm")
-            if fault != "timeout" and self._canned(fault):
+            if fault not in ("timeout", "lost") and self._canned(fault):
                 return
             hotkey = self._signed(body)
             if hotkey is None:
                 return
             data = json.loads(body)
+            state.confirm_bodies.append(data)
             with state.lock:
-                answer = self._apply_confirm(hotkey, data)
-            if fault == "timeout":
-                time.sleep(state.slow_seconds)
-            self._send(*answer)
+                status, payload = self._apply_confirm(hotkey, data)
+            self._finish(fault, (status, payload, {}))
 
         def _apply_confirm(self, hotkey: str, data: dict[str, Any]) -> tuple[int, Any]:
-            upload = state.uploads.get(data.get("model_id", ""))
+            model_id = data.get("model_id")
+            if isinstance(model_id, bool) or not isinstance(model_id, int):
+                return 404, {"detail": "Unknown model_id"}  # "9" is not 9
+            upload = state.uploads.get(model_id)
             if upload is None or upload.hotkey != hotkey:
                 return 404, {"detail": "Unknown model_id"}
             if upload.expected_hash != data.get("file_hash") or not upload.put_ok:
@@ -241,9 +302,23 @@ def _handler(state: GasApiState) -> type[BaseHTTPRequestHandler]:
                 upload.confirmed = True
                 state.confirmations[hotkey] = state.confirmations.get(hotkey, 0) + 1
                 state.accepted[upload.expected_hash] = upload.model_id
+                if upload.burn is not None:
+                    state.spent_burns.add(upload.burn["tx"])
             return 200, {"data": {"model_id": upload.model_id, "status": "confirmed"}}
 
     return Handler
+
+
+def _burn_of(data: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+    """The burn fields of a presign body, or why they are refused (BitMind's form only)."""
+    if "burn_tx_hash" not in data and "burn_block" not in data:
+        return None, None
+    tx, block = data.get("burn_tx_hash"), data.get("burn_block")
+    if not isinstance(tx, str) or not re.fullmatch(r"[0-9a-f]{64}", tx):
+        return None, "burn_tx_hash must be 64 lowercase hex characters without 0x"
+    if isinstance(block, bool) or not isinstance(block, int) or block <= 0:
+        return None, "burn_block must be a positive integer"
+    return {"tx": tx, "block": block}, None
 
 
 def _xml(code: str, message: str) -> bytes:
