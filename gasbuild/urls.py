@@ -74,6 +74,7 @@ def _link_problem(link: str) -> str | None:
     try:
         parts = urlsplit(link)
         user, password = parts.username, parts.password
+        parts.port  # noqa: B018 - raises on a malformed netloc
     except ValueError:
         return "is not a valid URL"
     if user or password or "@" in parts.netloc:
