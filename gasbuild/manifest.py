@@ -596,7 +596,17 @@ def _raw_error(
     project: Project, path: tuple[str | int, ...], message: str, hint: str | None = None
 ) -> ManifestError:
     key = _dotted(path) or "the manifest"
-    return ManifestError(f"{key} {message}", key=key, hint=hint, location=project.locate(path))
+    location = project.locate(path)
+    escaped = _NUL_ESCAPE.search(project.text) if "NUL" in message else None
+    if escaped is not None and (location.line is None or not path):
+        # a quoted key is recorded as written, not as parsed: point at the escape itself
+        line = project.text.count("\n", 0, escaped.start()) + 1
+        col = escaped.start() - (project.text.rfind("\n", 0, escaped.start()) + 1) + 1
+        location = Location(location.file, line, col)
+    return ManifestError(f"{key} {message}", key=key, hint=hint, location=location)
+
+
+_NUL_ESCAPE = re.compile(r"\\(u0000|U00000000)")
 
 
 def _split_toml_error(text: str) -> tuple[str, int | None, int | None]:

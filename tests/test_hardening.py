@@ -293,7 +293,7 @@ def recording_server() -> Iterator[Recorder]:
             state.requests.append((self.path, dict(self.headers)))
             self.send_error(404)
 
-        do_GET = do_HEAD = _record  # noqa: N815
+        do_GET = do_HEAD = _record
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     state.base = f"127.0.0.1:{server.server_address[1]}"
