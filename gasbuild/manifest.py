@@ -573,13 +573,13 @@ def _parse_toml(text: str, path: Path) -> dict[str, Any]:
 def _value_errors(
     project: Project, value: Any, path: tuple[str | int, ...]
 ) -> Iterator[ManifestError]:
-    """Before pydantic: no NUL anywhere (paths cannot hold one; every OS call would fail on
-    it), and no table or array nested past ``MAX_NESTING`` (a load_model keyword 300 levels
+    """Before pydantic: no NUL in a key or a setting (paths cannot hold one; every OS call
+    fails on it), and no table or array nested past ``MAX_NESTING`` (a load_model keyword 300 levels
     deep is no model setting)."""
     if len(path) > MAX_NESTING:
         yield _raw_error(project, path, f"is nested more than {MAX_NESTING} levels deep")
         return
-    if isinstance(value, str) and "\x00" in value:
+    if isinstance(value, str) and "\x00" in value and not _is_data(path):
         yield _raw_error(project, path, "holds a NUL character", "remove the \\u0000")
     elif isinstance(value, dict):
         for key, item in value.items():
@@ -590,6 +590,15 @@ def _value_errors(
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from _value_errors(project, item, (*path, index))
+
+
+def _is_data(path: tuple[str | int, ...]) -> bool:
+    """Values handed to model code as data (template arguments, load_model keywords): any
+    string is fine there, it is rendered as a literal; a path among them is checked when it
+    is fetched."""
+    return path[:1] == ("models",) and (
+        path[2:4] == ("architecture", "args") or path[2:3] == ("model",)
+    )
 
 
 def _raw_error(
