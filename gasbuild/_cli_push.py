@@ -457,10 +457,11 @@ def _burn_approver(*, ask: bool) -> ApproveBurn:
 def _confirm_plan(plan: PushPlan) -> None:
     """Show the plan on stderr (stdout may be --json) and ask; declining aborts (exit 130)."""
     from gasbuild import ui
+    from gasbuild.urls import redact_url  # GASBUILD_UPLOAD_URL may carry user:password@
 
     settings = plan.settings
     lines = [
-        f"about to push to {plan.upload_url} (subnet {settings.netuid},"
+        f"about to push to {redact_url(plan.upload_url)} (subnet {settings.netuid},"
         f" vertical {settings.vertical}):"
     ]
     for p in plan.items:

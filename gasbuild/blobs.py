@@ -159,7 +159,8 @@ def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
         replace_into(tmp, path, mode=0o644)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this id runs (on this machine, in this pid namespace)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -178,7 +179,7 @@ def stale_temp_files(folder: Path) -> list[Path]:
     stale = []
     for name in names:
         match = _TEMP_NAME.match(name)
-        if match and not _pid_alive(int(match["pid"])):
+        if match and not pid_alive(int(match["pid"])):
             stale.append(folder / name)
     return stale
 

@@ -22,6 +22,8 @@ import contextlib
 import hashlib
 import json
 import os
+import re
+import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -29,9 +31,14 @@ from pathlib import Path
 from typing import Any
 
 from gasbuild._version import __version__
-from gasbuild.blobs import atomic_write
+from gasbuild.blobs import atomic_write, pid_alive, stale_temp_files
+from gasbuild.errors import UserError
+from gasbuild.urls import is_url, redact_url
 
 CACHE_ENV = "GASBUILD_CACHE_DIR"
+# A stage's own temp names in tmp/ (besides blobs' ``.<name>.<pid>.<random>.tmp``): the
+# conversion output before it is stored, and the export's working folder.
+_STAGE_TEMP = re.compile(r"^(convert-[0-9a-f]+|gasbuild-export)-(?P<pid>\d+)[-.]")
 RACY_SECONDS = 2.0
 
 Warn = Callable[[str], None]
@@ -41,13 +48,28 @@ def default_cache_dir(configured: str | None = None, base: Path | None = None) -
     """``$GASBUILD_CACHE_DIR``, else ``[cache] dir``, else the user cache dir."""
     override = os.environ.get(CACHE_ENV)
     if override:
-        return Path(override).expanduser()
+        return _local_dir(override, f"${CACHE_ENV}")
     if configured:
-        path = Path(configured).expanduser()
+        path = _local_dir(configured, "[cache] dir")
         return path if path.is_absolute() or base is None else base / path
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("gasbuild", appauthor=False))
+
+
+def _local_dir(value: str, where: str) -> Path:
+    """A local cache directory; a URL here (``s3://KEY:SECRET@...``) would silently become a
+    folder named after it, credentials and all."""
+    if is_url(value) or "\x00" in value:
+        shown = redact_url(value) if is_url(value) else "a NUL byte"
+        raise UserError(
+            f"{where} must be a local directory, not {shown}",
+            hint="a shared cache is [cache] remote in gas.toml",
+        )
+    try:
+        return Path(value).expanduser()
+    except RuntimeError:  # ~user with no such user
+        raise UserError(f"{where}: cannot expand {value!r}") from None
 
 
 def canonical_json(value: Any) -> bytes:
@@ -104,6 +126,7 @@ class RemoteCache:
         import fsspec
 
         self.url = url.rstrip("/")
+        self.shown = redact_url(self.url)  # what messages print: never a credential
         self.fs, self.root = fsspec.core.url_to_fs(self.url)
 
     def _action(self, key: str) -> str:
@@ -160,6 +183,7 @@ class Cache:
         self.remote_write = remote_write
         self._warn = warn or (lambda message: None)
         self._remote_broken = False
+        self._swept: set[Path] = set()
 
     # -- paths ---------------------------------------------------------------------------
     def _action_path(self, key: str) -> Path:
@@ -177,6 +201,35 @@ class Cache:
         path = self.root / "tmp"
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def sweep_temp_files(self) -> int:
+        """Remove what killed builds left in ``tmp/``: downloads, conversions and export
+        folders whose writing process is gone (a live build's files are never touched).
+        Returns how many were removed."""
+        folder = self.root / "tmp"
+        doomed = stale_temp_files(folder)
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            names = []
+        for name in names:
+            match = _STAGE_TEMP.match(name)
+            if match and not pid_alive(int(match["pid"])):
+                doomed.append(folder / name)
+        for path in doomed:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                _remove(path)
+        self._swept.add(folder)
+        return len(doomed)
+
+    def _sweep_once(self, folder: Path) -> None:
+        """Sweep a killed writer's temp files from a folder this run writes into, once."""
+        if folder not in self._swept:
+            self._swept.add(folder)
+            for path in stale_temp_files(folder):
+                _remove(path)
 
     def lock(self, name: str, timeout: float = 3600) -> Any:
         """An inter-process lock for one piece of work (a download, an output zip), so that two
@@ -198,7 +251,7 @@ class Cache:
         except Exception as exc:  # any backend error: warn once, go on locally
             self._remote_broken = True
             self._warn(
-                f"remote cache {self.remote.url}: {what} failed ({_short(exc)}); "
+                f"remote cache {self.remote.shown}: {what} failed ({_short(exc)}); "
                 "going on with the local cache only"
             )
             return None
@@ -234,7 +287,9 @@ class Cache:
 
     def put_action(self, key: str, outputs: dict[str, Any]) -> None:
         data = canonical_json(outputs)
-        atomic_write(self._action_path(key), data, durable=False)
+        path = self._action_path(key)
+        self._sweep_once(path.parent)
+        atomic_write(path, data, durable=False)
         if self.remote_write:
             self._with_remote("write", lambda r: r.put_action(key, data))
 
@@ -290,7 +345,9 @@ class Cache:
         if not ours and time.time() - stat.mtime_ns / 1e9 < RACY_SECONDS:
             return
         record = {"path": str(path.resolve()), "stat": stat.as_list(), "digests": digests}
-        atomic_write(self._stat_path(path), canonical_json(record), durable=False)
+        target = self._stat_path(path)
+        self._sweep_once(target.parent)
+        atomic_write(target, canonical_json(record), durable=False)
 
     # -- maintenance (gasbuild cache ...) -------------------------------------------------
     def entries(self) -> Iterator[tuple[str, Path]]:
@@ -310,7 +367,10 @@ class Cache:
 
 def _short(exc: BaseException) -> str:
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text[:200]
+    return _URL_IN_TEXT.sub(lambda m: redact_url(m.group()), text)[:200]
+
+
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
 
 
 # ------------------------------------------------------------------------------------------------

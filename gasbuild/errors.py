@@ -38,6 +38,7 @@ A test (tests/test_exported_members.py) keeps this drawing and the code in step.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +58,22 @@ class Location:
             if self.col is not None:
                 parts.append(str(self.col))
         return ":".join(parts)
+
+
+# C0 and C1 controls, DEL, and the bidirectional overrides that make text read backwards.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` on one line, safe to print: a newline becomes a space, and every other control
+    character taken from user input (a NUL in a path, an escape sequence in a file name) is
+    shown escaped, e.g. ``\\x00``, so it can neither hide text nor drive the terminal."""
+    return _UNPRINTABLE.sub(_escape, text.replace("\r\n", " ").replace("\n", " "))
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def display_path(path: str | Path) -> str:
@@ -93,7 +110,7 @@ class GasbuildError(Exception):
             text = f"{self.location}: {text}"
         if self.hint:
             text = f"{text} ({self.hint})"
-        return " ".join(text.split("\n"))
+        return printable(text)
 
 
 class UserError(GasbuildError):

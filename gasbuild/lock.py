@@ -14,8 +14,9 @@ from typing import Any
 
 import tomli_w
 
-from gasbuild.blobs import atomic_write
+from gasbuild.blobs import atomic_write, sweep_stale_temp_files
 from gasbuild.errors import ManifestError, UserError, display_path
+from gasbuild.urls import redact_url, url_secret_problem
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -31,16 +32,24 @@ class LockMismatch(UserError):
     """``--locked`` and gas.lock is missing or does not match what the build resolved."""
 
 
+MAX_LOCK_BYTES = 16 << 20  # a lock is a few KiB per model
+
+
 def read(path: Path) -> dict[str, Any]:
     """The lock's models table (empty when there is no lock yet)."""
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return {}
+    hint = "delete it and run `gasbuild build` to write a fresh one"
     try:
+        if not path.is_file():  # a FIFO would block the read, a directory cannot be read
+            raise ManifestError(f"{display_path(path)}: not a regular file", hint=hint)
+        if path.stat().st_size > MAX_LOCK_BYTES:
+            raise ManifestError(f"{display_path(path)}: too large for a lock file", hint=hint)
         data = tomllib.loads(path.read_text("utf-8"))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         raise ManifestError(
-            f"{display_path(path)}: unreadable lock file ({exc})",
-            hint="delete it and run `gasbuild build` to write a fresh one",
+            f"{display_path(path)}: unreadable lock file ({why})", hint=hint
         ) from None
     models = data.get("models", {})
     return models if isinstance(models, dict) else {}
@@ -59,13 +68,25 @@ def _sorted(value: Any) -> Any:
 
 
 def write(path: Path, updates: Mapping[str, Any]) -> bool:
-    """Merge ``updates`` (per-modality entries) into the lock; write only if bytes change."""
+    """Merge ``updates`` (per-modality entries) into the lock; write only if bytes change.
+
+    gas.lock is committed: a URL that carries a credential never reaches it (the manifest
+    refuses those; any that slipped through is recorded redacted). A killed build's temp
+    files beside it are swept first.
+    """
     models = read(path)
     models.update(updates)
-    data = render(models)
-    if path.exists() and path.read_bytes() == data:
-        return False
-    atomic_write(path, data)
+    data = render(_scrubbed(models))
+    try:
+        if path.exists() and path.read_bytes() == data:
+            return False
+        sweep_stale_temp_files(path.parent)
+        atomic_write(path, data)
+    except OSError as exc:
+        raise UserError(
+            f"{display_path(path)}: cannot write the lock file ({exc.strerror or exc})",
+            hint="the folder of gas.toml must be writable (or build with --locked in CI)",
+        ) from None
     return True
 
 
@@ -111,3 +132,17 @@ def differences(prefix: str, old: Any, new: Any) -> list[str]:
     if old == new:
         return []
     return [f"{prefix} would change from {old!r} to {new!r}"]
+
+
+def _scrubbed(value: Any) -> Any:
+    """``value`` with every secret-bearing ``url`` redacted."""
+    if isinstance(value, dict):
+        return {
+            k: redact_url(v)
+            if k == "url" and isinstance(v, str) and url_secret_problem(v)
+            else _scrubbed(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_scrubbed(v) for v in value]
+    return value

@@ -33,6 +33,7 @@ from gasbuild.submission import (
     Format,
     Modality,
 )
+from gasbuild.urls import is_url, url_secret_problem
 
 if TYPE_CHECKING:
     from gasbuild.templates import Registry
@@ -430,10 +431,7 @@ def find_manifest(directory: Path | None = None, file: Path | None = None) -> Pa
 
 def load(path: Path) -> Project:
     """Read, parse and validate a gas.toml. Raises ManifestError (exit 2) with file:line:col."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise SourceError(f"{display_path(path)}: cannot read ({exc.strerror})") from None
+    raw = _read_manifest(path)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -442,12 +440,16 @@ def load(path: Path) -> Project:
         raise ManifestError(
             "is not valid UTF-8", location=location, hint="save it as UTF-8"
         ) from None
+    text = text.removeprefix("\ufeff")  # a byte-order mark some Windows editors write
     data = _parse_toml(text, path)
+    unvalidated = Project(Manifest.model_construct(models=ModelsSection()), path, text)
+    problems = list(_value_errors(unvalidated, data, ()))
+    if problems:
+        raise _first_error(problems)
     try:
         manifest = Manifest.model_validate(data)
     except ValidationError as exc:
-        project = Project(Manifest.model_construct(models=ModelsSection()), path, text)
-        raise _first_error([_convert(project, err) for err in exc.errors()]) from None
+        raise _first_error([_convert(unvalidated, err) for err in exc.errors()]) from None
     project = Project(manifest, path, text)
     problems = list(_semantic_errors(project))
     if problems:
@@ -455,14 +457,165 @@ def load(path: Path) -> Project:
     return project
 
 
+MAX_MANIFEST_BYTES = 1 << 20  # a gas.toml is a few KiB; more is a mistake or an attack
+MAX_TEXT_NESTING = 64  # brackets and braces open at once, counted before the TOML parser runs
+MAX_NESTING = 32  # tables and arrays within tables, counted in the parsed document
+
+
+def _read_manifest(path: Path) -> bytes:
+    """The manifest's bytes: a regular file of at most ``MAX_MANIFEST_BYTES``.
+
+    A FIFO would block the read forever and /dev/zero never end, so the file is opened
+    without blocking and judged by what was opened before a byte is read.
+    """
+    import os
+    import stat
+
+    where = display_path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except (OSError, ValueError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise SourceError(f"{where}: cannot read ({why})") from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise SourceError(f"{where}: not a regular file", hint="give the path of a gas.toml")
+        if st.st_size > MAX_MANIFEST_BYTES:
+            raise ManifestError(
+                f"is {st.st_size} bytes, over the {MAX_MANIFEST_BYTES}-byte limit of a manifest",
+                location=Location(where),
+                hint="a gas.toml declares sources by path or URL; it never holds data",
+            )
+        os.set_blocking(f.fileno(), True)
+        try:
+            return f.read(MAX_MANIFEST_BYTES + 1)
+        except OSError as exc:
+            raise SourceError(f"{where}: cannot read ({exc.strerror})") from None
+
+
+def _nesting_error(text: str, path: Path) -> ManifestError | None:
+    """Arrays and inline tables nested past ``MAX_TEXT_NESTING``, found without recursion.
+
+    tomllib parses nesting by recursion: 2000 levels raise RecursionError from inside it.
+    This pass skips strings and comments and counts what is open; it runs on any text, so an
+    unterminated string merely ends the count (tomllib then reports the string).
+    """
+    depth, i, n = 0, 0, len(text)
+    while i < n:
+        char = text[i]
+        if char in "[{":
+            depth += 1
+            if depth > MAX_TEXT_NESTING:
+                line = text.count("\n", 0, i) + 1
+                col = i - (text.rfind("\n", 0, i) + 1) + 1
+                return ManifestError(
+                    f"arrays or tables nested more than {MAX_TEXT_NESTING} deep",
+                    location=Location(display_path(path), line, col),
+                    hint="a gas.toml needs a few levels; flatten the value",
+                )
+        elif char in "]}":
+            depth = max(depth - 1, 0)
+        elif char == "#":
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+            continue
+        elif char in "\"'":
+            i = _string_end(text, i)
+            continue
+        i += 1
+    return None
+
+
+def _string_end(text: str, i: int) -> int:
+    """The index just past the TOML string starting at ``i`` (or the end of the text)."""
+    quote = text[i]
+    if text.startswith(quote * 3, i):
+        end = text.find(quote * 3, i + 3)
+        while quote == '"' and end > 0 and _backslashed(text, end):
+            end = text.find(quote * 3, end + 1)
+        if end < 0:
+            return len(text)
+        end += 3
+        while end < len(text) and text[end] == quote:  # up to two quotes belong inside
+            end += 1
+        return end
+    j = i + 1
+    while j < len(text) and text[j] != quote and text[j] != "\n":
+        j += 2 if quote == '"' and text[j] == "\\" else 1
+    return j + 1
+
+
+def _backslashed(text: str, index: int) -> bool:
+    count = 0
+    while index - count - 1 >= 0 and text[index - count - 1] == "\\":
+        count += 1
+    return count % 2 == 1
+
+
 def _parse_toml(text: str, path: Path) -> dict[str, Any]:
+    nested = _nesting_error(text, path)
+    if nested is not None:
+        raise nested
     try:
         return tomllib.loads(text)
+    except RecursionError:  # pragma: no cover - the nesting pass above comes first
+        raise ManifestError(
+            "is nested too deeply to parse", location=Location(display_path(path))
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         message, line, col = _split_toml_error(str(exc))
         location = Location(display_path(path), line, col)
         hint = "see gas.toml.example for the syntax"
         raise ManifestError(f"invalid TOML: {message}", location=location, hint=hint) from None
+
+
+def _value_errors(
+    project: Project, value: Any, path: tuple[str | int, ...]
+) -> Iterator[ManifestError]:
+    """Before pydantic: no NUL in a key or a setting (paths cannot hold one; every OS call
+    fails on it), and no table or array nested past ``MAX_NESTING`` (a load_model keyword 300 levels
+    deep is no model setting)."""
+    if len(path) > MAX_NESTING:
+        yield _raw_error(project, path, f"is nested more than {MAX_NESTING} levels deep")
+        return
+    if isinstance(value, str) and "\x00" in value and not _is_data(path):
+        yield _raw_error(project, path, "holds a NUL character", "remove the \\u0000")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                yield _raw_error(project, path, "has a key holding a NUL character")
+                continue
+            yield from _value_errors(project, item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _value_errors(project, item, (*path, index))
+
+
+def _is_data(path: tuple[str | int, ...]) -> bool:
+    """Values handed to model code as data (template arguments, load_model keywords): any
+    string is fine there, it is rendered as a literal; a path among them is checked when it
+    is fetched."""
+    return path[:1] == ("models",) and (
+        path[2:4] == ("architecture", "args") or path[2:3] == ("model",)
+    )
+
+
+def _raw_error(
+    project: Project, path: tuple[str | int, ...], message: str, hint: str | None = None
+) -> ManifestError:
+    key = _dotted(path) or "the manifest"
+    location = project.locate(path)
+    escaped = _NUL_ESCAPE.search(project.text) if "NUL" in message else None
+    if escaped is not None and (location.line is None or not path):
+        # a quoted key is recorded as written, not as parsed: point at the escape itself
+        line = project.text.count("\n", 0, escaped.start()) + 1
+        col = escaped.start() - (project.text.rfind("\n", 0, escaped.start()) + 1) + 1
+        location = Location(location.file, line, col)
+    return ManifestError(f"{key} {message}", key=key, hint=hint, location=location)
+
+
+_NUL_ESCAPE = re.compile(r"\\(u0000|U00000000)")
 
 
 def _split_toml_error(text: str) -> tuple[str, int | None, int | None]:
@@ -610,8 +763,66 @@ def _semantic_errors(project: Project) -> Iterator[ManifestError]:
         yield project.error(
             "models", "declares no model", "add a table such as [models.image] with weights = {...}"
         )
+    yield from _settings_errors(project)
     for modality, spec in manifest.declared():
         yield from _model_errors(project, modality, spec)
+
+
+_CREDENTIALS_HINT = (
+    "credentials come from the environment (AWS_*, HF_TOKEN, ...) or ~/.aws, never gas.toml"
+)
+
+
+def _settings_errors(project: Project) -> Iterator[ManifestError]:
+    """The tables besides the models: URLs without credentials, local paths that are paths."""
+    manifest = project.manifest
+    urls = {
+        "cache.remote": manifest.cache.remote,
+        "publish.mirror": manifest.publish.mirror,
+        "network.upload_url": manifest.network.upload_url,
+        "network.chain_endpoint": manifest.network.chain_endpoint,
+    }
+    for key, url in urls.items():
+        problem = None if url is None else url_secret_problem(url)
+        if problem is not None:
+            yield project.error(key, problem, _CREDENTIALS_HINT)
+    paths = {
+        "build.out": manifest.build.out,
+        "build.templates": manifest.build.templates,
+        "cache.dir": manifest.cache.dir,
+        "wallet.path": manifest.wallet.path,
+    }
+    for key, value in paths.items():
+        if value is not None:
+            yield from _path_errors(project, key, value)
+    out = manifest.build.out
+    if not _CONTROL.search(out) and _exists_not_dir(project.root / Path(out).expanduser()):
+        yield project.error(
+            "build.out",
+            f"names an existing file, not a directory ({out!r})",
+            "the zips are written into this directory; choose another name",
+        )
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _path_errors(project: Project, key: str, value: str) -> Iterator[ManifestError]:
+    if _CONTROL.search(value):
+        yield project.error(key, "holds control characters", "a path is printable text")
+    elif is_url(value):
+        hints = {"cache.dir": "a shared cache goes in [cache] remote"}
+        hint = hints.get(key, 'a source at a URL is given as url = "..."')
+        yield project.error(key, "is a URL, not a local path", hint)
+    elif not value.strip():
+        yield project.error(key, "is empty", "give a path relative to gas.toml")
+
+
+def _exists_not_dir(path: Path) -> bool:
+    try:
+        return path.exists() and not path.is_dir()
+    except (OSError, ValueError):
+        return False
 
 
 def _model_errors(project: Project, modality: Modality, spec: ModelSpec) -> Iterator[ManifestError]:
@@ -770,34 +981,10 @@ def _source_errors(
     if url is not None:
         problem = url_secret_problem(url)
         if problem is not None:
-            yield project.error(
-                f"{key}.url",
-                problem,
-                "credentials come from the environment (AWS_*, HF_TOKEN) or ~/.aws, never gas.toml",
-            )
-
-
-_SECRET_QUERY = re.compile(
-    r"(^|[_-])(token|sig|signature|secret|password|passwd|key|credential|auth)s?($|[_-])", re.I
-)
-
-
-def url_secret_problem(url: str) -> str | None:
-    """Why a URL may not appear in gas.toml or gas.lock (it embeds a secret), or None."""
-    from urllib.parse import parse_qsl, urlsplit
-
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "is not a valid URL"
-    if not parts.scheme:
-        return "needs a scheme such as https://, s3:// or hf://"
-    if parts.username or parts.password:
-        return "embeds credentials (user:password@)"
-    for name, _ in parse_qsl(parts.query, keep_blank_values=True):
-        if _SECRET_QUERY.search(name):
-            return f"carries a secret-looking query parameter ({name})"
-    return None
+            yield project.error(f"{key}.url", problem, _CREDENTIALS_HINT)
+    path = getattr(source, kinds[0], None)
+    if isinstance(path, str):
+        yield from _path_errors(project, f"{key}.{kinds[0]}", path)
 
 
 _RESERVED_KWARGS = {

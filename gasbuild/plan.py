@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from gasbuild import check as validate_stage
 from gasbuild import lock
-from gasbuild.blobs import FileBlob, measure_file
+from gasbuild.blobs import FileBlob, measure_file, sweep_stale_temp_files
 from gasbuild.cache import Cache, FileStat, action_key, files_digest
 from gasbuild.check import CheckOptions, Finding, StagedSubmission
 from gasbuild.errors import CheckFailed, SourceError, display_path
@@ -122,6 +122,8 @@ def build(
             hint="run `gasbuild lock` and commit gas.lock",
         )
     locked = lock.read(lock_path)
+    cache.sweep_temp_files()  # what a killed build left: its zip's temp file, its downloads
+    sweep_stale_temp_files(out_dir)
     results = [
         _build_model(
             project, target, cache, options, out_dir, on_findings, locked.get(target.modality)
@@ -593,7 +595,9 @@ def _export(
     )
 
     def run() -> FileBlob:
-        with tempfile.TemporaryDirectory(prefix="gasbuild-export-", dir=cache.temp_dir()) as tmp:
+        with tempfile.TemporaryDirectory(
+            prefix=f"gasbuild-export-{os.getpid()}-", dir=cache.temp_dir()
+        ) as tmp:
             model_dir = Path(tmp) / "model"
             model_dir.mkdir()
             for entry in entries:

@@ -70,6 +70,8 @@ class Raw:
     local_csize: int | None = None
     local_method: int | None = None
     offset: int | None = None  # central directory's header offset override
+    extra: bytes = b""  # the central directory's extra field
+    local_extra: bytes = b""
 
 
 def _local(e: Raw) -> bytes:
@@ -89,9 +91,10 @@ def _local(e: Raw) -> bytes:
             len(e.data) if e.local_csize is None else e.local_csize,
             size if e.local_size is None else e.local_size,
             len(name),
-            0,
+            len(e.local_extra),
         )
         + name
+        + e.local_extra
     )
 
 
@@ -112,7 +115,7 @@ def _central(e: Raw, offset: int) -> bytes:
             len(e.data),
             size,
             len(e.name),
-            0,
+            len(e.extra),
             0,
             0,
             0,
@@ -120,6 +123,7 @@ def _central(e: Raw, offset: int) -> bytes:
             offset if e.offset is None else e.offset,
         )
         + e.name
+        + e.extra
     )
 
 
@@ -284,7 +288,7 @@ def test_crc_mismatch_of_small_entry(tmp_path: Path) -> None:
     entries = _raw_valid(crc=0x12345678)
     findings, zf = check_zip(_write(tmp_path, raw_zip(entries)), OPTS)
     assert zf is None
-    assert [(f.code, f.file) for f in findings] == [("GAS101", "model.safetensors")]
+    assert [(f.code, f.file) for f in findings] == [("GAS109", "model.safetensors")]
 
 
 def test_too_many_entries_is_refused_before_parsing(tmp_path: Path) -> None:
@@ -613,3 +617,178 @@ def test_mutated_zips_never_raise(
     if zf is not None:
         zf.close()
     assert all(isinstance(f, Finding) for f in findings)
+
+
+# --------------------------------------------------------------------------- issue 15: hostile zips
+
+
+def _unicode_path(name: bytes, header_name: bytes) -> bytes:
+    """An Info-ZIP Unicode Path extra field (0x7075) naming ``name``."""
+    body = b"\x01" + struct.pack("<I", zlib.crc32(header_name)) + name
+    return struct.pack("<HH", 0x7075, len(body)) + body
+
+
+def test_crc_of_a_large_stored_entry_is_checked(tmp_path: Path) -> None:
+    """One byte flipped in a 2 MiB stored entry: zipfile and unzip say 'Bad CRC-32'."""
+    weights = WEIGHTS + bytes(range(256)) * (8 << 10)
+    path = _zip(tmp_path / "s.zip", _valid_files(**{"model.safetensors": weights}), 0)
+    data = bytearray(path.read_bytes())
+    data[data.index(bytes(range(256))) + 1_000_000] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with zipfile.ZipFile(path) as zf, pytest.raises(zipfile.BadZipFile, match="CRC"):
+        zf.read("model.safetensors")
+    findings, zf2 = check_zip(path, OPTS)
+    assert zf2 is None
+    assert [(f.code, f.file) for f in findings] == [("GAS109", "model.safetensors")]
+
+
+def test_crc_of_a_large_deflated_entry_is_checked(tmp_path: Path) -> None:
+    import random
+
+    weights = WEIGHTS + random.Random(15).randbytes(2 << 20)
+    path = _zip(tmp_path / "s.zip", _valid_files(**{"model.safetensors": weights}))
+    info = zipfile.ZipFile(path).getinfo("model.safetensors")
+    data = bytearray(path.read_bytes())
+    struct.pack_into("<I", data, info.header_offset + 14, info.CRC ^ 1)  # local CRC
+    for pos in _all(bytes(data), b"PK\x01\x02"):  # and the directory's: the headers agree
+        if data[pos + 46 : pos + 46 + 17] == b"model.safetensors":
+            struct.pack_into("<I", data, pos + 16, info.CRC ^ 1)
+    path.write_bytes(bytes(data))
+    findings, zf = check_zip(path, OPTS)
+    assert zf is None
+    assert [(f.code, f.file) for f in findings] == [("GAS109", "model.safetensors")]
+
+
+def _all(data: bytes, needle: bytes) -> list[int]:
+    found, pos = [], data.find(needle)
+    while pos >= 0:
+        found.append(pos)
+        pos = data.find(needle, pos + 1)
+    return found
+
+
+def test_deflate_stream_shorter_than_its_compressed_size(tmp_path: Path) -> None:
+    """Bytes after the deflate stream's last block, inside the declared compressed size."""
+    packed = zlib.compressobj(9, zlib.DEFLATED, -15)
+    body = packed.compress(MODEL) + packed.flush() + b"hidden"
+    entries = [
+        Raw(b"model_config.yaml", CONFIG),
+        Raw(b"model.py", body, size=len(MODEL), method=8, crc=zlib.crc32(MODEL)),
+        Raw(b"model.safetensors", WEIGHTS),
+    ]
+    findings, zf = check_zip(_write(tmp_path, raw_zip(entries)), OPTS)
+    assert zf is None and _codes(findings) == {"GAS109"}
+
+
+@pytest.mark.parametrize("where", ["extra", "local_extra"])
+def test_unicode_path_extra_field_renaming_an_entry(tmp_path: Path, where: str) -> None:
+    extra = _unicode_path(b"evil.py", b"model.py")
+    entries = [Raw(b"model_config.yaml", CONFIG), Raw(b"model.py", MODEL, **{where: extra}),
+               Raw(b"model.safetensors", WEIGHTS)]  # fmt: skip
+    findings, zf = check_zip(_write(tmp_path, raw_zip(entries)), OPTS)
+    assert zf is None
+    assert [(f.code, f.file) for f in findings] == [("GAS107", "model.py")]
+    assert "'evil.py'" in findings[0].message
+
+
+def test_unicode_path_extra_field_naming_the_same_file_is_fine(tmp_path: Path) -> None:
+    extra = _unicode_path(b"model.py", b"model.py")
+    entries = [Raw(b"model_config.yaml", CONFIG), Raw(b"model.py", MODEL, extra=extra,
+               local_extra=extra), Raw(b"model.safetensors", WEIGHTS)]  # fmt: skip
+    assert _check(_write(tmp_path, raw_zip(entries))) == []
+
+
+def test_fifo_is_refused_without_opening_it(tmp_path: Path) -> None:
+    import os
+    import threading
+
+    fifo = tmp_path / "x.zip"
+    os.mkfifo(fifo)
+    result: list[list[Finding]] = []
+    worker = threading.Thread(target=lambda: result.append(_check(fifo)), daemon=True)
+    worker.start()
+    worker.join(20)
+    if worker.is_alive():  # release the reader before failing
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail("check_zip blocked on a FIFO")
+    assert _codes(result[0]) == {"GAS101"} and "FIFO" in result[0][0].message
+
+
+def test_device_is_refused(tmp_path: Path) -> None:
+    findings = _check(Path("/dev/zero"))
+    assert _codes(findings) == {"GAS101"} and "device" in findings[0].message
+
+
+def test_names_differing_only_in_unicode_normalisation(tmp_path: Path) -> None:
+    nfc, nfd = "modèl.py".encode(), "mode\u0300l.py".encode()
+    entries = [*_raw_valid(), Raw(nfc, MODEL, flags=0x800), Raw(nfd, MODEL, flags=0x800)]
+    findings, _ = check_zip(_write(tmp_path, raw_zip(entries)), OPTS)
+    assert any(f.code == "GAS103" and "normalisation" in f.message for f in findings)
+
+
+@pytest.mark.parametrize("char", ["\u202e", "\u200b", "\ue000"])
+def test_invisible_characters_in_a_name(tmp_path: Path, char: str) -> None:
+    name = f"model{char}.py".encode()
+    findings, _ = check_zip(_write(tmp_path, raw_zip([*_raw_valid(), Raw(name, MODEL,
+                            flags=0x800)])), OPTS)  # fmt: skip
+    assert any(f.code == "GAS102" and "invisible" in f.message for f in findings)
+
+
+def test_bytes_hidden_between_entries(tmp_path: Path) -> None:
+    entries = _raw_valid()
+    data = raw_zip(entries)
+    second = data.index(b"PK\x03\x04", 4)
+    hidden = data[:second] + b"HIDDEN" + data[second:]
+    cd_start = hidden.index(b"PK\x01\x02")
+    cd = bytearray(hidden[cd_start:-22])
+    for pos in _all(bytes(cd), b"PK\x01\x02"):
+        offset = struct.unpack_from("<I", cd, pos + 42)[0]
+        if offset >= second:
+            struct.pack_into("<I", cd, pos + 42, offset + 6)
+    fixed = hidden[:cd_start] + bytes(cd) + _end(3, len(cd), cd_start)
+    findings, zf = check_zip(_write(tmp_path, fixed), OPTS)
+    assert zf is None
+    assert any(f.code == "GAS107" and "belong to no entry" in f.message for f in findings)
+
+
+def test_second_end_record_in_the_comment(tmp_path: Path) -> None:
+    data = raw_zip(_raw_valid())
+    fake = data[-22:]
+    comment = fake
+    doubled = data[:-2] + struct.pack("<H", len(comment)) + comment
+    findings, zf = check_zip(_write(tmp_path, doubled), OPTS)
+    assert zf is None and _codes(findings) == {"GAS101"}
+
+
+def test_zip64_end_record_disagreeing_with_the_end_record(tmp_path: Path) -> None:
+    path = tmp_path / "z.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in _valid_files().items():
+            zf.writestr(name, data)
+    raw = path.read_bytes()
+    cd_start = raw.index(b"PK\x01\x02")
+    cd_size = len(raw) - 22 - cd_start
+    zip64 = struct.pack("<4sQHHIIQQQQ", b"PK\x06\x06", 44, 45, 45, 0, 0, 3, 3, cd_size, cd_start)
+    locator = struct.pack("<4sIQI", b"PK\x06\x07", 0, len(raw) - 22, 1)
+    end = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, 2, 2, cd_size, cd_start, 0)  # says 2
+    findings, zf2 = check_zip(_write(tmp_path, raw[:-22] + zip64 + locator + end, "y.zip"), OPTS)
+    assert zf2 is None and _codes(findings) == {"GAS101"}
+
+
+def test_data_descriptor_that_lies(tmp_path: Path) -> None:
+    stream = _Unseekable()
+    with zipfile.ZipFile(stream, "w", zipfile.ZIP_STORED) as zf:
+        for name, data in _valid_files().items():
+            zf.writestr(name, data)
+    data = bytearray(stream.buffer)
+    pos = data.index(b"PK\x07\x08")
+    data[pos + 4] ^= 0xFF  # the first descriptor's CRC
+    findings, zf2 = check_zip(_write(tmp_path, bytes(data)), OPTS)
+    assert zf2 is None
+    assert any(f.code == "GAS107" and "descriptor" in f.message for f in findings)
+
+
+def test_file_marked_as_a_directory(tmp_path: Path) -> None:
+    entries = _raw_valid(mode=0o040755)
+    findings, _ = check_zip(_write(tmp_path, raw_zip(entries)), OPTS)
+    assert any(f.code == "GAS102" and "directory" in f.message for f in findings)

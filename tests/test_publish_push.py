@@ -45,7 +45,6 @@ from gasbuild.publish.push import (
     push,
 )
 from gasbuild.publish.receipts import BurnStore, ReceiptStore
-from gasbuild.check.findings import Finding
 
 TX = "cd" * 32  # BitMind's form: 64 lowercase hex digits, no 0x
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Literal, Protocol
 
+from gasbuild.errors import printable
 from gasbuild.sandbox import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
 from gasbuild.submission import Format, Modality
 
@@ -42,7 +43,7 @@ class Finding:
         text = f"{where}: {self.code} {self.severity} {self.message}"
         if self.hint:
             text += f" ({self.hint})"
-        return text
+        return printable(text)  # names and messages may carry control characters from a zip
 
     def to_json(self) -> dict[str, object]:
         return {

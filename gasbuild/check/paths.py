@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,6 +33,10 @@ def check_paths(
     """
     reports: list[tuple[str, list[Finding]]] = []
     for path in paths:
+        refused = _not_a_file_or_directory(path)
+        if refused is not None:
+            reports.append((display_path(path), [refused]))
+            continue
         if path.is_dir() and (path / "gas.toml").is_file() and not (path / "model.py").exists():
             path = path / "gas.toml"
         if path.suffix == ".toml":
@@ -50,6 +56,22 @@ def check_submission(path: Path, opts: CheckOptions) -> list[Finding]:
     return check_zip_path(path, opts, display_path(path))
 
 
+def _not_a_file_or_directory(path: Path) -> Finding | None:
+    """A FIFO, device or socket is refused before anything opens it: opening a FIFO waits for
+    a writer forever, and reading /dev/zero never ends."""
+    from gasbuild.check.container import file_kind
+
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return Finding("GAS101", "error", f"cannot read it ({why})")
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    hint = "give a submission zip, an unpacked submission directory or a gas.toml"
+    return Finding("GAS101", "error", f"not a regular file ({file_kind(mode)})", hint=hint)
+
+
 def _check_directory(path: Path, opts: CheckOptions) -> tuple[str, list[Finding]]:
     """An unpacked submission: the zip's layout rules on its entries, then the content checks
     (the smoke test only when nothing else is wrong, as for a zip)."""
@@ -60,6 +82,8 @@ def _check_directory(path: Path, opts: CheckOptions) -> tuple[str, list[Finding]
     origin = display_path(path)
     sub = DirectorySubmission(path, origin)
     findings = _directory_layout(path)
+    if any(f.code == "GAS101" for f in findings):  # something there cannot be read: stop here
+        return origin, sorted(findings, key=_order)
     findings += check_fileset(sub, opts)
     if has_errors(findings):
         opts = replace(opts, smoke=False)
@@ -67,9 +91,17 @@ def _check_directory(path: Path, opts: CheckOptions) -> tuple[str, list[Finding]
 
 
 def _directory_layout(path: Path) -> list[Finding]:
+    """Links, folders and special files at the directory's root; files that cannot be read."""
+    try:
+        entries = sorted(path.iterdir())
+    except OSError as exc:
+        return [Finding("GAS101", "error", f"cannot list the directory ({exc.strerror or exc})")]
     findings = []
-    for entry in sorted(path.iterdir()):
-        if entry.is_symlink():
+    for entry in entries:
+        problem = _special(entry)
+        if problem is not None:
+            findings.append(problem)
+        elif entry.is_symlink():
             findings.append(
                 Finding(
                     "GAS104",
@@ -90,6 +122,30 @@ def _directory_layout(path: Path) -> list[Finding]:
                 )
             )
     return findings
+
+
+def _special(entry: Path) -> Finding | None:
+    """A FIFO, device or socket (never opened), or a regular file that cannot be read."""
+    from gasbuild.check.container import file_kind
+
+    try:
+        mode = entry.lstat().st_mode
+    except OSError as exc:
+        return Finding("GAS101", "error", f"cannot read {entry.name!r} ({exc.strerror})")
+    if stat.S_ISREG(mode):
+        if os.access(entry, os.R_OK):
+            return None
+        message = f"cannot read {entry.name!r} (permission denied)"
+        return Finding("GAS101", "error", message, file=entry.name)
+    if stat.S_ISLNK(mode) or stat.S_ISDIR(mode):
+        return None
+    return Finding(
+        "GAS104",
+        "error",
+        f"{entry.name!r} is a special file ({file_kind(mode)})",
+        file=entry.name,
+        hint="a submission holds regular files only",
+    )
 
 
 def _order(f: Finding) -> tuple[str, int, int, str]:

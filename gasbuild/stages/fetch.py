@@ -11,15 +11,17 @@ cache lacks; ``offline`` forbids that, ``refresh`` ignores the lock.
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
-from gasbuild.blobs import CHUNK, FileBlob, crc32, measure_file
+from gasbuild.blobs import CHUNK, TEMP_SUFFIX, FileBlob, crc32, measure_file, temp_name_prefix
 from gasbuild.cache import Cache, FileStat
 from gasbuild.errors import Location, SourceError, TransportError, display_path
+from gasbuild.urls import redact_url
 
 STAGE_VERSION = "1"
 DOWNLOAD_ATTEMPTS = 3
@@ -102,7 +104,12 @@ def hash_local(
     known = cache.get_digests(path)
     if known is not None:
         return FileBlob(path, int(known["size"]), int(known["crc32"]), str(known["sha256"])), True
-    blob = measure_file(path)
+    try:
+        blob = measure_file(path)
+    except OSError as exc:  # unreadable (permissions), or it went away while being read
+        raise SourceError(
+            f"{key}: cannot read {display_path(path)} ({exc.strerror or exc})", location=location
+        ) from None
     if FileStat.of(path) == before:  # unchanged while we read it: safe to remember
         cache.put_digests(path, before, _digests(blob))
     return blob, False
@@ -157,17 +164,18 @@ class UrlSource:
             record.update({k: v for k, v in usable_lock.items() if k in ("revision", "etag")})
         if known and cache.has_object(known):
             blob = _stored_blob(cache, known)
-            check_pins(blob, pins, self.key, self.location, self.url)
+            check_pins(blob, pins, self.key, self.location, redact_url(self.url))
             return Fetched(blob, True, record)
         if known and not options.refresh:
             pulled = _pull_from_remote_cache(cache, known, options)
             if pulled is not None:
-                check_pins(pulled, pins, self.key, self.location, self.url)
+                check_pins(pulled, pins, self.key, self.location, redact_url(self.url))
                 return Fetched(pulled, True, record)
         if options.offline:
             missing = f" (sha256 {known})" if known else ""
             raise SourceError(
-                f"{self.key}: {self.url} is not in the cache{missing} and the build is offline",
+                f"{self.key}: {redact_url(self.url)} is not in the cache{missing} and the build"
+                " is offline",
                 hint="run the build once online (without --offline / GASBUILD_OFFLINE)",
                 location=self.location,
             )
@@ -190,7 +198,8 @@ class UrlSource:
                 if attempt == DOWNLOAD_ATTEMPTS:
                     reason = _short(exc)
                     raise TransportError(
-                        f"{self.key}: downloading {self.url} failed {attempt} times ({reason})",
+                        f"{self.key}: downloading {redact_url(self.url)} failed {attempt} times"
+                        f" ({reason})",
                         hint="check the network and the credentials in your environment",
                     ) from None
                 time.sleep(RETRY_BASE_SECONDS * 2 ** (attempt - 1))
@@ -236,22 +245,36 @@ def _download_once(
     import fsspec
 
     url, meta = resolve_url(source.url)
+    shown = redact_url(source.url)
     try:
         fs, path = fsspec.core.url_to_fs(url)
+    except ImportError as exc:
+        raise SourceError(
+            f"{source.key}: {shown} needs an extra package ({_short(exc)})",
+            hint="pip install 'gasbuild[s3]' for s3://, 'gasbuild[hf]' for hf://",
+            location=source.location,
+        ) from None
+    except (ValueError, TypeError, KeyError) as exc:  # an unknown protocol, a malformed URL
+        raise SourceError(
+            f"{source.key}: {shown} is not a URL gasbuild can read ({_short(exc)})",
+            hint="use https://, s3://, gs://, hf:// or a local path",
+            location=source.location,
+        ) from None
+    try:
         info = fs.info(path)
     except FileNotFoundError:
         raise SourceError(
-            f"{source.key}: {source.url} does not exist", location=source.location
+            f"{source.key}: {shown} does not exist", location=source.location
         ) from None
     except PermissionError as exc:
         raise SourceError(
-            f"{source.key}: access to {source.url} was refused ({_short(exc)})",
+            f"{source.key}: access to {shown} was refused ({_short(exc)})",
             hint="set the backend's credentials in the environment (AWS_*, HF_TOKEN, ...)",
             location=source.location,
         ) from None
     except ImportError as exc:
         raise SourceError(
-            f"{source.key}: {source.url} needs an extra package ({_short(exc)})",
+            f"{source.key}: {shown} needs an extra package ({_short(exc)})",
             hint="pip install 'gasbuild[s3]' for s3://, 'gasbuild[hf]' for hf://",
             location=source.location,
         ) from None
@@ -266,7 +289,7 @@ def _download_once(
             cache,
             stream,
             size,
-            source.url,
+            shown,
             options,
             pins=pins,
             key=source.key,
@@ -299,7 +322,10 @@ def _stream_into_store(
     import os
     import tempfile
 
-    fd, tmp_name = tempfile.mkstemp(dir=cache.temp_dir(), suffix=".tmp")
+    # Named as blobs.temp_beside names temp files (with our pid), so that a later build can
+    # sweep what a killed download left behind.
+    prefix = temp_name_prefix(Path("download"))
+    fd, tmp_name = tempfile.mkstemp(dir=cache.temp_dir(), prefix=prefix, suffix=TEMP_SUFFIX)
     tmp = Path(tmp_name)
     advance = options.progress(label, size) if options.progress else None
     try:
@@ -332,8 +358,12 @@ def _stream_into_store(
 
 
 def _short(exc: BaseException) -> str:
+    """The first line of an exception's text, URLs in it redacted (backends echo the URL)."""
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text[:200]
+    return _URL_IN_TEXT.sub(lambda m: redact_url(m.group()), text)[:200]
+
+
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
 
 
 def make_source(
@@ -343,9 +373,22 @@ def make_source(
     if spec_url is not None and spec_url.startswith("file://"):
         from urllib.parse import unquote, urlsplit
 
-        return LocalSource(Path(unquote(urlsplit(spec_url).path)), root, key, location)
+        local = unquote(urlsplit(spec_url).path)
+        return LocalSource(_resolved(root, local, key, location), root, key, location)
     if spec_url is not None:
         return UrlSource(spec_url, key, location)
     assert spec_path is not None
-    path = (root / Path(spec_path).expanduser()).resolve()
-    return LocalSource(path, root, key, location)
+    return LocalSource(_resolved(root, spec_path, key, location), root, key, location)
+
+
+def _resolved(root: Path, given: str, key: str, location: Location | None) -> Path:
+    """``given`` (relative to ``root``) with ``~`` expanded and links followed; a link loop, an
+    unknown ``~user`` or a NUL byte is the user's to fix, said in one line."""
+    try:
+        return (root / Path(given).expanduser()).resolve()
+    except RuntimeError as exc:  # a symlink loop, or ~user with no such user
+        why = "a symbolic link loop" if "loop" in str(exc).lower() else "an unknown ~user"
+        raise SourceError(f"{key}: {given!r} is {why}", location=location) from None
+    except (OSError, ValueError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise SourceError(f"{key}: cannot resolve {given!r} ({why})", location=location) from None

@@ -22,8 +22,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from gasbuild.blobs import CHUNK, FileBlob, HashingWriter, crc32, replace_into, temp_beside
-from gasbuild.errors import BuildError
+from gasbuild.blobs import (
+    CHUNK,
+    FileBlob,
+    HashingWriter,
+    crc32,
+    replace_into,
+    sweep_stale_temp_files,
+    temp_beside,
+)
+from gasbuild.errors import BuildError, UserError, display_path
 
 STAGE_VERSION = "2"  # 2: text entries stored, not deflated (zlib-ng writes other bytes)
 DEFAULT_DATE_TIME = (1980, 1, 1, 0, 0, 0)
@@ -99,16 +107,37 @@ def write_zip(
     *,
     date_time: tuple[int, int, int, int, int, int] = DEFAULT_DATE_TIME,
 ) -> ZipResult:
-    """Write ``entries`` to ``dest`` atomically (temp file, then rename); return its digest."""
-    with temp_beside(dest) as tmp:
-        with open(tmp, "wb", buffering=0) as raw:
-            out = HashingWriter(raw, crc=False)
-            written = [_write_entry(out, entry, date_time) for entry in entries]
-            _write_central_directory(out, written, date_time)
-        # No fsync: the rename is atomic for every reader and survives a killed build; waiting
-        # for the disk would only add power-loss durability to a file any build can remake.
-        replace_into(tmp, dest, unlink_first=True)
+    """Write ``entries`` to ``dest`` atomically (temp file, then rename); return its digest.
+
+    A killed build's temp files in the output folder are swept first. An output folder that
+    cannot be made or written (a file of that name, /proc, no space) is one line, exit 2.
+    """
+    try:
+        sweep_stale_temp_files(dest.parent)
+        with temp_beside(dest) as tmp:
+            with open(tmp, "wb", buffering=0) as raw:
+                out = HashingWriter(raw, crc=False)
+                written = [_write_entry(out, entry, date_time) for entry in entries]
+                _write_central_directory(out, written, date_time)
+            # No fsync: the rename is atomic for every reader and survives a killed build;
+            # waiting for the disk would only add power-loss durability to a file any build
+            # can remake.
+            replace_into(tmp, dest, unlink_first=True)
+    except OSError as exc:
+        raise _output_error(dest, exc) from None
     return ZipResult(sha256=out.sha.hexdigest(), size=out.offset)
+
+
+def _output_error(dest: Path, exc: OSError) -> UserError:
+    """Why the zip cannot be written, naming the folder ([build] out or --out) to fix."""
+    folder = display_path(dest.parent)
+    why = exc.strerror or str(exc)
+    if isinstance(exc, FileExistsError | NotADirectoryError):
+        why = "a file of that name is in the way, not a directory"
+    return UserError(
+        f"cannot write {display_path(dest)}: {why}",
+        hint=f"[build] out (or --out) must name a directory you can write; {folder} is not",
+    )
 
 
 def _write_entry(
