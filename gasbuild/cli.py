@@ -378,7 +378,7 @@ def templates(
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path, exists=True))
 @click.option(
     "--modality",
     type=click.Choice(MODALITIES),
@@ -415,12 +415,14 @@ def check(
     allow_dynamic_hw: bool,
     as_json: bool,
 ) -> None:
-    """Check submissions as strictly as the network: zips, directories, or a gas.toml.
+    """Check submissions as strictly as the network: zips, directories, or projects.
 
     \b
+    No PATHS: the project (gas.toml) in the current directory. A directory holding a
+    gas.toml is a project: its declared models are checked as `gasbuild build` would.
     Exit status: 0 no errors, 1 errors found, 2 usage error.
     Every finding is one line: path:line:col: CODE severity message (hint).
-    Codes are documented in docs/checks.md.
+    `gasbuild explain CODE` prints what a code means and how to fix it.
     """
     from gasbuild import ui
     from gasbuild.check import CheckOptions
@@ -460,6 +462,15 @@ def check(
         )
     if errors:
         raise click.exceptions.Exit(1)
+
+
+@cli.command()
+@click.argument("code")
+def explain(code: str) -> None:
+    """Print what a check code (GAS304, or 304) means, why it matters and how to fix it."""
+    from gasbuild.explain import explain as explain_code
+
+    sys.stdout.write(explain_code(code))
 
 
 @cli.group("cache")

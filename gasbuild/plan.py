@@ -45,7 +45,7 @@ class BuildOptions:
     locked: bool = False  # fail instead of changing gas.lock (CI)
     fetch: FetchOptions = field(default_factory=FetchOptions)
     # Names a long step while it runs (the CLI shows a spinner on a terminal).
-    step: Callable[[str], AbstractContextManager[None]] = field(default=nullcontext)
+    step: Callable[[str], AbstractContextManager[None]] = field(default=lambda name: nullcontext())
 
 
 @dataclass(frozen=True)

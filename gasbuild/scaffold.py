@@ -15,7 +15,7 @@ import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gasbuild.errors import UsageError, display_path
 from gasbuild.resources import data_dir
@@ -36,7 +36,7 @@ class _ModelStub:
     hotkey: str | None = None  # its own hotkey when the project has several models
 
 
-def _environment() -> object:
+def _environment() -> Any:
     import jinja2
 
     return jinja2.Environment(
@@ -102,9 +102,7 @@ def init(
     files: dict[Path, bytes] = {}
     files[directory / "gas.toml"] = (
         env.get_template("gas.toml.j2")
-        .render(  # type: ignore[attr-defined]
-            models=stubs, fmt=fmt, schema_uri=f"./{SCHEMA_FILE}"
-        )
+        .render(models=stubs, fmt=fmt, schema_uri=f"./{SCHEMA_FILE}")
         .encode()
     )
     files.update(_model_files(directory, stubs, fmt, chosen))
@@ -149,10 +147,7 @@ def _add_models(
     multi = True  # a second model never takes model.py, which the first one may use
     stubs = _stubs(directory, ordered, fmt, name, chosen, multi=multi, own_hotkeys=True)
     env = _environment()
-    blocks = "".join(
-        env.get_template("model.toml.j2").render(m=stub, fmt=fmt)  # type: ignore[attr-defined]
-        for stub in stubs
-    )
+    blocks = "".join(env.get_template("model.toml.j2").render(m=stub, fmt=fmt) for stub in stubs)
     files = _model_files(directory, stubs, fmt, chosen)
     existing = [p for p in files if p.exists()]
     if existing:
@@ -199,7 +194,7 @@ def _model_files(
         return {}
     env = _environment()
     return {
-        directory / stub.model_file: env.get_template("model.py.j2")  # type: ignore[attr-defined]
+        directory / stub.model_file: env.get_template("model.py.j2")
         .render(modality=stub.modality, input_doc=INPUTS[stub.modality].description)  # type: ignore[index]
         .encode()
         for stub in stubs
