@@ -16,7 +16,13 @@ from typing import Any
 import click
 
 from gasbuild import __version__, _cli_push
-from gasbuild._cliopts import checked_only, maybe_project, open_cache, project_options
+from gasbuild._cliopts import (
+    checked_only,
+    maybe_project,
+    open_cache,
+    project_options,
+    verbosity_options,
+)
 from gasbuild.errors import GasbuildError, UsageError
 from gasbuild.submission import FORMATS, MODALITIES
 
@@ -317,6 +323,7 @@ def schema(check_file: Path | None) -> None:
 )
 @click.option("--name", help="Model name prefix (default: the directory's name).")
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
+@verbosity_options
 def init(
     directory: Path,
     modalities: Sequence[str],
@@ -405,6 +412,7 @@ def templates(
     help="ONNX: a dynamic input H/W is a warning (the benchmark feeds 224x224), not an error.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print findings as JSON on stdout.")
+@verbosity_options
 def check(
     paths: Sequence[Path],
     modality: str | None,

@@ -242,7 +242,7 @@ def _next_steps(
     if fmt == "onnx":
         weights = ", ".join(s.weights for s in stubs)
         return [f"next: put your exported model at {weights}, then `{build}`"]
-    steps = [f"next: `{build}`, then `gasbuild push --dry-run`"]
+    steps = [f"next: `{build}`", "  then `gasbuild push --dry-run` to see what a push would do"]
     steps += [f"  {s.weights}: untrained starter weights; put yours there" for s in stubs]
     hotkeys = [s.hotkey for s in stubs if s.hotkey]
     if hotkeys:
