@@ -15,8 +15,38 @@ if TYPE_CHECKING:
     from gasbuild.manifest import Project
 
 
+def _set_verbosity(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    from gasbuild import ui
+
+    if param.name == "quiet" and value:
+        ui.set_verbosity(-1)
+    elif param.name == "verbose" and value:
+        ui.set_verbosity(int(value))
+
+
+def verbosity_options(func: Any) -> Any:
+    """``-v``/``-q`` after the command name too (``gasbuild build -q``), as before it."""
+    func = click.option(
+        "-q",
+        "--quiet",
+        is_flag=True,
+        expose_value=False,
+        callback=_set_verbosity,
+        help="Only errors and results (no warnings, no progress).",
+    )(func)
+    return click.option(
+        "-v",
+        "--verbose",
+        count=True,
+        expose_value=False,
+        callback=_set_verbosity,
+        help="More detail: build stages, full digests, causes of errors.",
+    )(func)
+
+
 def project_options(func: Any) -> Any:
-    """``-C DIR`` and ``-f FILE``: which gas.toml a command works on."""
+    """``-C DIR`` and ``-f FILE``: which gas.toml a command works on (and ``-v``/``-q``)."""
+    func = verbosity_options(func)
     func = click.option(
         "-f",
         "--file",

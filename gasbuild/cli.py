@@ -17,7 +17,12 @@ import click
 
 from gasbuild import __version__, _cli_push
 from gasbuild._api import open_cache
-from gasbuild._cliopts import checked_only, maybe_project, project_options
+from gasbuild._cliopts import (
+    checked_only,
+    maybe_project,
+    project_options,
+    verbosity_options,
+)
 from gasbuild.errors import GasbuildError, UsageError
 from gasbuild.submission import FORMATS, MODALITIES
 
@@ -29,15 +34,31 @@ _project_options = project_options
 
 @click.group(context_settings=CONTEXT)
 @click.version_option(__version__, "-V", "--version", prog_name="gasbuild")
-def cli() -> None:
+@click.option("-v", "--verbose", count=True, help="More detail: stages, causes of errors.")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors and results (no warnings).")
+def cli(verbose: int, quiet: bool) -> None:
     """Build, check and push GAS (subnet 34) discriminator submissions from one gas.toml.
 
     \b
     Typical use:
       gasbuild init --modality image   write a commented gas.toml and a starter model.py
       gasbuild build                   fetch, validate and package dist/<modality>_detector.zip
-      gasbuild check dist/*.zip        check zips (or directories) as strictly as the network
+      gasbuild check                   check the project here (or zips, directories)
+      gasbuild explain GAS304          what a check code means and how to fix it
+
+    \b
+    Shell completion (bash; zsh and fish alike):
+      eval "$(_GASBUILD_COMPLETE=bash_source gasbuild)"   in ~/.bashrc
     """
+    _set_verbosity(verbose, quiet)
+
+
+def _set_verbosity(verbose: int, quiet: bool) -> None:
+    if verbose and quiet:
+        raise UsageError("-v and -q contradict each other", hint="pass one of them")
+    from gasbuild import ui
+
+    ui.set_verbosity(-1 if quiet else verbose)
 
 
 def _build_options(func: Any) -> Any:
@@ -98,16 +119,31 @@ def _run_build(
         deep=deep,
         locked=locked,
         fetch=FetchOptions(offline=offline, refresh=refresh, progress=ui.progress_factory()),
+        step=ui.step,
     )
     cache = open_cache(project, enabled=not no_cache, offline=offline)
+    seen: list[tuple[str, list[Any]]] = []
+
+    def on_findings(origin: str, findings: list[Any]) -> None:
+        seen.append((origin, findings))
+        ui.print_findings(origin, findings)
+
     try:
-        report = plan.build(project, cache, options, on_findings=ui.print_findings)
+        report = plan.build(project, cache, options, on_findings=on_findings)
+    except GasbuildError as error:
+        if as_json:  # the failure as JSON too, with the findings that caused it
+            ui.print_json(ui.error_json(error, error.exit_code, findings=_findings_json(seen)))
+        raise
     finally:
         ui.stop_progress()
     if as_json:
         ui.print_json(_report_json(report))
         return
     _print_report(report)
+
+
+def _findings_json(seen: list[tuple[str, list[Any]]]) -> list[dict[str, Any]]:
+    return [{"path": origin, **f.to_json()} for origin, findings in seen for f in findings]
 
 
 @cli.command()
@@ -141,20 +177,71 @@ def _print_report(report: Any) -> None:
                 f"{result.zip_path.name}: the network stopped accepting new ONNX submissions in"
                 ' early 2026 and may refuse it; prefer format = "safetensors"'
             )
-    rows = [
-        [
-            r.modality,
-            r.format,
-            _shown(r.zip_path),
-            ui.human_size(r.size),
-            r.sha256,
-            "rebuilt" if r.rebuilt else "up to date",
-            " ".join(f"{s.name}:{'hit' if s.hit else 'miss'}" for s in r.stages),
+    wide = ui.wide()
+    if wide:
+        columns = ["modality", "format", "zip", "size", "sha256", "status", "smoke", "stages"]
+        rows = [
+            [
+                r.modality,
+                r.format,
+                _shown(r.zip_path),
+                ui.human_size(r.size),
+                r.sha256,
+                _status(r),
+                _SMOKE_SHOWN[r.smoke],
+                _stages(r),
+            ]
+            for r in report.results
         ]
-        for r in report.results
-    ]
-    columns = ["modality", "format", "zip", "size", "sha256", "status", "stages"]
+    else:  # 80 columns: a short digest marked as short, the smoke state only when missing
+        columns = ["modality", "zip", "size", "sha256", "status"]
+        rows = [
+            [
+                r.modality,
+                _shown(r.zip_path),
+                ui.human_size(r.size),
+                ui.short_digest(r.sha256),
+                _status(r) + ("" if r.smoke == "passed" else f", {_SMOKE_SHOWN[r.smoke]}"),
+            ]
+            for r in report.results
+        ]
     ui.table("gasbuild build", columns, rows)
+    if not wide:
+        for r in report.results:
+            ui.detail(f"{r.modality}: {_stages(r)}")
+        if rows:
+            ui.info("full digests: gasbuild build --json")
+    _warn_untested(report.results)
+
+
+def _status(result: Any) -> str:
+    return "rebuilt" if result.rebuilt else "up to date"
+
+
+def _stages(result: Any) -> str:
+    return " ".join(f"{s.name}:{'hit' if s.hit else 'miss'}" for s in result.stages)
+
+
+_SMOKE_SHOWN = {"passed": "smoke ok", "skipped": "no smoke test", "not run": "NOT SMOKE-TESTED"}
+
+
+def _warn_untested(results: Sequence[Any]) -> None:
+    """Zips nobody loaded and ran are said loudly, not only in a warning line above."""
+    from gasbuild import ui
+
+    untested = [r for r in results if r.smoke != "passed"]
+    if not untested:
+        return
+    why = {r.smoke for r in untested}
+    hint = (
+        "torch is not installed: pip install 'gasbuild[torch]', then build again"
+        if "not run" in why
+        else "built with --no-smoke: build without it before pushing"
+    )
+    lines = [f"NOT SMOKE-TESTED: {_shown(r.zip_path)}" for r in untested]
+    lines += ["  never loaded or run here, but the network will;", f"  {hint}"]
+    for line in lines:
+        ui.err.print(line, style="bold red", markup=False, highlight=False)
 
 
 def _shown(path: Path) -> str:
@@ -175,6 +262,7 @@ def _report_json(report: Any) -> dict[str, Any]:
                 "sha256": r.sha256,
                 "size": r.size,
                 "rebuilt": r.rebuilt,
+                "smoke": r.smoke,
                 "stages": {s.name: "hit" if s.hit else "miss" for s in r.stages},
                 "findings": [f.to_json() for f in r.findings],
             }
@@ -235,6 +323,7 @@ def schema(check_file: Path | None) -> None:
 )
 @click.option("--name", help="Model name prefix (default: the directory's name).")
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
+@verbosity_options
 def init(
     directory: Path,
     modalities: Sequence[str],
@@ -243,14 +332,23 @@ def init(
     name: str | None,
     force: bool,
 ) -> None:
-    """Write a commented gas.toml (and a starter model.py per modality, unless --template)."""
-    from gasbuild import scaffold, ui
+    """Write a commented gas.toml (and a starter model.py per modality, unless --template).
 
-    written = scaffold.init_project(
+    \b
+    Also writes gas.schema.json (editors validate gas.toml against it), untrained starter
+    weights for the starter model, and .gitignore entries for dist/ and .gasbuild/.
+    In an existing project, --modality X adds a [models.X] table (with its own hotkey).
+    """
+    from gasbuild import scaffold, ui
+    from gasbuild.errors import display_path
+
+    done = scaffold.init(
         directory, tuple(modalities), fmt, name=name, force=force, template=template
     )
-    for path in written:
-        ui.err.print(f"wrote {path}", markup=False, highlight=False)
+    for path in done.written:
+        ui.info(f"wrote {display_path(path)}")
+    for line in done.next_steps:
+        ui.info(line)
 
 
 @cli.command()
@@ -287,7 +385,7 @@ def templates(
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path, exists=True))
 @click.option(
     "--modality",
     type=click.Choice(MODALITIES),
@@ -314,6 +412,7 @@ def templates(
     help="ONNX: a dynamic input H/W is a warning (the benchmark feeds 224x224), not an error.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print findings as JSON on stdout.")
+@verbosity_options
 def check(
     paths: Sequence[Path],
     modality: str | None,
@@ -324,12 +423,14 @@ def check(
     allow_dynamic_hw: bool,
     as_json: bool,
 ) -> None:
-    """Check submissions as strictly as the network: zips, directories, or a gas.toml.
+    """Check submissions as strictly as the network: zips, directories, or projects.
 
     \b
+    No PATHS: the project (gas.toml) in the current directory. A directory holding a
+    gas.toml is a project: its declared models are checked as `gasbuild build` would.
     Exit status: 0 no errors, 1 errors found, 2 usage error.
     Every finding is one line: path:line:col: CODE severity message (hint).
-    Codes are documented in docs/checks.md.
+    `gasbuild explain CODE` prints what a code means and how to fix it.
     """
     from gasbuild import ui
     from gasbuild.check import CheckOptions
@@ -371,6 +472,15 @@ def check(
         )
     if errors:
         raise click.exceptions.Exit(1)
+
+
+@cli.command()
+@click.argument("code")
+def explain(code: str) -> None:
+    """Print what a check code (GAS304, or 304) means, why it matters and how to fix it."""
+    from gasbuild.explain import explain as explain_code
+
+    sys.stdout.write(explain_code(code))
 
 
 @cli.group("cache")
@@ -508,27 +618,58 @@ _cli_push.register(cli, discriminator)
 
 
 def _run(group: click.Group, args: Sequence[str] | None, prog_name: str) -> int:
-    """Run a click group with gasbuild's error policy; return the exit code."""
+    """Run a click group with gasbuild's error policy; return the exit code.
+
+    With ``--json`` stdout always holds one JSON document: a failure that printed none yet
+    prints ``{"ok": false, "error": {...}}`` (the one-line error still goes to stderr).
+    """
+    argv = list(sys.argv[1:] if args is None else args)
+    as_json = "--json" in argv[: argv.index("--")] if "--" in argv else "--json" in argv
     try:
         # Without standalone mode click *returns* the code of an Exit instead of raising it.
-        code = group.main(args=args, prog_name=prog_name, standalone_mode=False)
+        code = group.main(args=argv, prog_name=prog_name, standalone_mode=False)
     except GasbuildError as error:
         from gasbuild import ui
 
         ui.print_error(error)
-        return error.exit_code
+        _verbose_causes(error)
+        return _failed(as_json, error, error.exit_code)
     except click.exceptions.Exit as done:
         return done.exit_code
     except click.ClickException as error:
         error.show()
-        return 2  # every click error is a usage error: wrong flag, bad value, missing file
-    except click.Abort:
-        click.echo("aborted", err=True)
-        return 130
-    except KeyboardInterrupt:
+        # every click error is a usage error: wrong flag, bad value, missing file
+        return _failed(as_json, error, 2)
+    except click.Abort as error:
+        # a "no" at a confirmation prompt, or Ctrl-D: nothing was done (exit 130, as Ctrl-C)
+        click.echo("aborted: nothing was done", err=True)
+        return _failed(as_json, error, 130, "aborted: nothing was done")
+    except KeyboardInterrupt as error:
         click.echo("interrupted", err=True)
-        return 130
+        return _failed(as_json, error, 130, "interrupted")
     return code if isinstance(code, int) else 0
+
+
+def _failed(as_json: bool, error: BaseException, code: int, message: str | None = None) -> int:
+    from gasbuild import ui
+
+    if as_json and not ui.json_printed:
+        if isinstance(error, click.ClickException):
+            message = error.format_message()
+        ui.print_json(ui.error_json(error, code, message=message))
+    return code
+
+
+def _verbose_causes(error: BaseException) -> None:
+    """With -v, the chain of causes behind a one-line error (never a traceback)."""
+    from gasbuild import ui
+
+    cause = error.__cause__ or error.__context__
+    for _ in range(8):
+        if cause is None:
+            return
+        ui.detail(f"  caused by {type(cause).__name__}: {cause}")
+        cause = cause.__cause__ or cause.__context__
 
 
 def main(args: Sequence[str] | None = None, prog_name: str = "gasbuild") -> None:

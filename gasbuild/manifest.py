@@ -566,7 +566,7 @@ def _parse_toml(text: str, path: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         message, line, col = _split_toml_error(str(exc))
         location = Location(display_path(path), line, col)
-        hint = "see gas.toml.example for the syntax"
+        hint = "TOML syntax: https://toml.io; the keys: `gasbuild schema`"
         raise ManifestError(f"invalid TOML: {message}", location=location, hint=hint) from None
 
 

@@ -13,7 +13,8 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -43,6 +44,8 @@ class BuildOptions:
     write_lock: bool = True
     locked: bool = False  # fail instead of changing gas.lock (CI)
     fetch: FetchOptions = field(default_factory=FetchOptions)
+    # Names a long step while it runs (the CLI shows a spinner on a terminal).
+    step: Callable[[str], AbstractContextManager[None]] = field(default=lambda name: nullcontext())
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,11 @@ class ModelResult:
     stages: list[StageRun] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     lock_entry: dict[str, Any] = field(default_factory=dict)
+    smoke: str = "passed"  # "passed", "skipped" (--no-smoke) or "not run" (GAS600: no torch)
+
+    @property
+    def smoke_tested(self) -> bool:
+        return self.smoke == "passed"
 
 
 @dataclass
@@ -206,24 +214,29 @@ def _build_model(
     on_findings: FindingsSink | None,
     locked: dict[str, Any] | None,
 ) -> ModelResult:
-    prepared = _prepare(project, target, cache, options, locked, on_findings)
+    with options.step(f"{target.modality}: fetching and rendering"):
+        prepared = _prepare(project, target, cache, options, locked, on_findings)
     entries, stages = prepared.entries, prepared.stages
     if options.locked:
         lock.check_inputs(target.key, locked, prepared.inputs, _digests(entries))
 
     zip_path = out_dir / zip_name(target.modality)
     origin = display_path(zip_path)
-    findings, hit = _validate(target, entries, cache, options, origin)
+    running = "checking and smoke-testing" if options.smoke else "checking"
+    with options.step(f"{target.modality}: {running} (cached results are reused)"):
+        findings, hit = _validate(target, entries, cache, options, origin)
     stages.append(StageRun("validate", hit))
     if on_findings is not None and findings:
-        on_findings(origin, findings)
+        for source, some in _by_source(project, target, entries, origin, findings):
+            on_findings(source, some)
     if validate_stage.has_errors(findings):
         raise CheckFailed(
             f"{origin}: not written, the submission has errors (see above)",
             hint="fix them in gas.toml or the model's files, then build again",
         )
 
-    result, hit = _package(entries, zip_path, cache)
+    with options.step(f"{target.modality}: writing {display_path(zip_path)}"):
+        result, hit = _package(entries, zip_path, cache)
     stages.append(StageRun("package", hit))
     lock_entry = {
         "format": target.spec.format,
@@ -247,7 +260,64 @@ def _build_model(
         stages=stages,
         findings=findings,
         lock_entry=lock_entry,
+        smoke=_smoke_state(options, findings),
     )
+
+
+def _smoke_state(options: BuildOptions, findings: list[Finding]) -> str:
+    if not options.smoke:
+        return "skipped"
+    return "not run" if any(f.code in NOT_RUN_CODES for f in findings) else "passed"
+
+
+# Findings that say a check did not run (GAS600: torch or onnxruntime is not installed): a
+# validation holding one is never cached, so installing torch makes the next build run it.
+NOT_RUN_CODES = frozenset({"GAS600"})
+
+RENDERED_DIR = Path(".gasbuild") / "rendered"
+
+
+def _by_source(
+    project: Project,
+    target: ModelTarget,
+    entries: list[Entry],
+    origin: str,
+    findings: list[Finding],
+) -> list[tuple[str, list[Finding]]]:
+    """Findings grouped by the file the user edits: a model.py finding points at the declared
+    architecture file, or for a template at the rendered copy kept under .gasbuild/rendered/
+    (the zip they would name is not written when there are errors)."""
+    source = _model_py_source(project, target, entries)
+    if source is None:
+        return [(origin, findings)]
+    ours = [replace(f, file=None) for f in findings if f.file == MODEL_FILE]
+    rest = [f for f in findings if f.file != MODEL_FILE]
+    return [(o, fs) for o, fs in ((source, ours), (origin, rest)) if fs]
+
+
+def _model_py_source(project: Project, target: ModelTarget, entries: list[Entry]) -> str | None:
+    arch = target.spec.architecture
+    if arch is None:
+        return None
+    if arch.file and not arch.url:
+        return display_path(project.root / arch.file)
+    if arch.template:
+        data = next((e.data for e in entries if e.name == MODEL_FILE), None)
+        if not isinstance(data, bytes):
+            return None
+        path = rendered_model_py(project, target.modality)
+        if not path.is_file() or path.read_bytes() != data:
+            from gasbuild.blobs import atomic_write
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, data)
+        return display_path(path)
+    return None
+
+
+def rendered_model_py(project: Project, modality: str) -> Path:
+    """Where a template's model.py is kept for reading: .gasbuild/rendered/<modality>/."""
+    return project.root / RENDERED_DIR / modality / MODEL_FILE
 
 
 def _locked_input(locked: dict[str, Any] | None, name: str) -> dict[str, Any] | None:
@@ -670,7 +740,8 @@ def _validate(
         return [Finding(**f) for f in recorded["findings"]], True
     staged = {e.name: (e.data if isinstance(e.data, bytes) else e.data.path) for e in entries}
     findings = validate_stage.check_contents(StagedSubmission(staged, origin), opts)
-    if not validate_stage.has_errors(findings):
+    did_not_run = any(f.code in NOT_RUN_CODES for f in findings)
+    if not validate_stage.has_errors(findings) and not did_not_run:
         cache.put_action(key, {"findings": [f.to_json() for f in findings]})
     return findings, False
 

@@ -1,4 +1,4 @@
-"""Locate the data that ships with gasbuild (``templates/``, ``schemas/``).
+"""Locate the data that ships with gasbuild (``templates/``, ``schemas/``, ``docs/``).
 
 In a wheel they sit inside the package as ``gasbuild/_data/<name>`` (hatch force-include); in a
 source checkout or an editable install they are the repository's top-level folders.

@@ -6,9 +6,11 @@ jq`` sees only the report.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -20,11 +22,84 @@ from gasbuild.errors import GasbuildError
 if TYPE_CHECKING:
     from gasbuild.templates import Template
 
-# Piped output (CI logs, `| grep`) gets a wide console so that digests and paths never wrap.
-out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 250)
-err = Console(
-    stderr=True, soft_wrap=True, highlight=False, width=None if sys.stderr.isatty() else 250
-)
+
+def _width(stream: Any) -> int | None:
+    """$COLUMNS when set; the terminal's width on a terminal; else wide, so that piped output
+    (CI logs, `| grep`) never wraps a digest or a path."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    return None if stream.isatty() else 250
+
+
+out = Console(soft_wrap=True, width=_width(sys.stdout))
+err = Console(stderr=True, soft_wrap=True, highlight=False, width=_width(sys.stderr))
+
+# -1 with -q (errors and results only), 0 by default, 1+ with -v (stage details, causes).
+verbosity = 0
+# Set once a JSON document is on stdout, so a failure after it does not print a second one.
+json_printed = False
+
+# Below this many columns a digest is shown short (and marked so), and the stages are left out.
+FULL_DIGEST_COLUMNS = 150
+
+
+def set_verbosity(level: int) -> None:
+    global verbosity
+    verbosity = level
+
+
+def info(message: str) -> None:
+    """A progress or next-step line on stderr; silent with -q."""
+    if verbosity >= 0:
+        err.print(message, markup=False, highlight=False, emoji=False)
+
+
+def detail(message: str) -> None:
+    """A line for -v only."""
+    if verbosity > 0:
+        err.print(message, markup=False, highlight=False, emoji=False)
+
+
+def short_digest(digest: str, keep: int = 12) -> str:
+    """``788f7d7d0a1b…``: visibly shortened, so nobody copies it as the whole digest."""
+    return digest if len(digest) <= keep else digest[:keep] + "…"
+
+
+def wide() -> bool:
+    """Whether stdout has room for full digests and the stage column."""
+    return out.width >= FULL_DIGEST_COLUMNS
+
+
+def interactive() -> bool:
+    """Spinners and bars only on a terminal (and not with -q): nothing extra when piped."""
+    return verbosity >= 0 and err.is_terminal
+
+
+@contextlib.contextmanager
+def step(name: str) -> Iterator[None]:
+    """A spinner naming a long step on a terminal (the smoke test, hashing, packaging)."""
+    global _status
+    if not interactive() or _progress is not None or _status is not None:
+        yield
+        return
+    _status = err.status(name, spinner="dots")
+    _status.start()
+    try:
+        yield
+    finally:
+        _end_status()
+
+
+_status: Any = None
+
+
+def _end_status() -> None:
+    """Stop the spinner (a progress bar replaces it: rich shows one live display at a time)."""
+    global _status
+    if _status is not None:
+        _status.stop()
+        _status = None
 
 
 def print_error(error: GasbuildError) -> None:
@@ -36,6 +111,8 @@ def print_error(error: GasbuildError) -> None:
 
 
 def print_warning(message: str) -> None:
+    if verbosity < 0:
+        return
     from rich.markup import escape
 
     err.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, emoji=False)
@@ -43,12 +120,33 @@ def print_warning(message: str) -> None:
 
 def print_findings(origin: str, findings: list[Finding]) -> None:
     for finding in findings:
+        if verbosity < 0 and finding.severity != "error":
+            continue
         colour = "red" if finding.severity == "error" else "yellow"
         err.print(finding.format(origin), style=colour, markup=False, highlight=False)
 
 
 def print_json(data: Any) -> None:
+    global json_printed
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    sys.stdout.flush()
+    json_printed = True
+
+
+def error_json(
+    error: BaseException, exit_code: int, *, message: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    """The ``--json`` document of a failure: what went wrong, its hint and the exit code."""
+    if isinstance(error, GasbuildError):
+        problems = [
+            {"message": p.message, "hint": p.hint, "location": str(p.location or "") or None}
+            for p in (error, *error.more)
+        ]
+    else:
+        text = message or str(error) or type(error).__name__
+        problems = [{"message": text, "hint": None, "location": None}]
+    first = {"kind": type(error).__name__, "exit_code": exit_code, **problems[0]}
+    return {"ok": False, "error": first, "problems": problems, **extra}
 
 
 def human_size(size: int) -> str:
@@ -61,11 +159,19 @@ def human_size(size: int) -> str:
 
 
 def table(title: str, columns: list[str], rows: list[list[str]]) -> None:
+    """A table when it fits the terminal unwrapped; otherwise one record per line (cells
+    separated by two spaces), so nothing is cut or folded into an unreadable column."""
     from rich.text import Text
 
+    widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)]
+    if sum(widths) + 3 * (len(columns) - 1) > out.width:
+        out.print(title, markup=False, highlight=False)
+        for row in rows:
+            out.print("  ".join(cell for cell in row if cell), markup=False, highlight=False)
+        return
     grid = Table(title=Text(title), title_justify="left", show_edge=False, pad_edge=False)
     for column in columns:
-        grid.add_column(column, no_wrap=column in ("sha256", "zip"), overflow="fold")
+        grid.add_column(column, no_wrap=True)
     for row in rows:
         grid.add_row(*(Text(cell) for cell in row))  # cells are data, never markup
     out.print(grid)
@@ -79,6 +185,9 @@ def progress_factory() -> Callable[[str, int | None], Callable[[int], None]]:
 
     def start(label: str, total: int | None) -> Callable[[int], None]:
         global _progress
+        if not interactive():
+            return _no_progress
+        _end_status()
         from rich.progress import (
             BarColumn,
             DownloadColumn,
@@ -92,7 +201,7 @@ def progress_factory() -> Callable[[str, int | None], Callable[[int], None]]:
             _progress = Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),
-                DownloadColumn(),
+                DownloadColumn(binary_units=True),  # KiB/MiB, as the tables; never "0.0 kB"
                 TransferSpeedColumn(),
                 TimeRemainingColumn(),
                 console=err,
@@ -110,6 +219,10 @@ def progress_factory() -> Callable[[str, int | None], Callable[[int], None]]:
         return advance
 
     return start
+
+
+def _no_progress(n: int) -> None:
+    """Progress when stderr is not a terminal (or -q): nothing extra in logs and pipes."""
 
 
 def stop_progress() -> None:

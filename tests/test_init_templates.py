@@ -19,7 +19,8 @@ def test_init_with_each_builtin_template_writes_a_manifest_that_loads(
     tmp_path: Path, name: str
 ) -> None:
     written = init_project(tmp_path, (), "safetensors", template=name)
-    assert [p.name for p in written] == ["gas.toml"]  # no model.py to maintain
+    # no model.py to maintain, no starter weights: a template is fed a checkpoint
+    assert [p.name for p in written] == ["gas.toml", "gas.schema.json", ".gitignore"]
     project = manifest.load(tmp_path / "gas.toml")
     (target,) = project.targets()
     template = registry().get(name)

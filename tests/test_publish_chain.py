@@ -16,6 +16,7 @@ from gasbuild.publish.chain import (
     BittensorChain,
     ChainUnavailable,
     CommitmentTooLong,
+    Deadlines,
     MemoryChain,
     NotRegistered,
     QuotaExceeded,
@@ -23,8 +24,12 @@ from gasbuild.publish.chain import (
     chain_from_env,
     commitment_hash,
     commitment_string,
+    endpoint_url,
     inclusion_block,
+    is_socket_failure,
     network_for,
+    unreachable,
+    with_deadline,
 )
 from gasbuild.publish.wallet import Hotkey
 
@@ -356,3 +361,93 @@ def test_v11_adapter_maps_failures() -> None:
 def test_unsupported_major() -> None:
     with pytest.raises(UserError, match=r"bittensor 9\.x"):
         BittensorChain(34, client=object(), major=9).is_registered(ALICE, 34)
+
+
+# -- unreachable endpoints and deadlines (issue 16.3) ---------------------------------------
+
+
+def test_socket_failures_read_like_the_upload_service() -> None:
+    import socket
+
+    resolved = unreachable("wss://x.invalid:443", ConnectionError(socket.gaierror(-2, "n")))
+    assert str(resolved) == (
+        "chain: cannot reach wss://x.invalid:443: name not resolved"
+        " (retry, or --chain-endpoint URL)"
+    )
+    refused = OSError("wrapped")
+    refused.__cause__ = ConnectionRefusedError(111, "refused")
+    assert "connection refused" in str(unreachable("ws://h:1", refused))
+    assert is_socket_failure(refused)
+    assert not is_socket_failure(ValueError("a decoding error"))
+    assert endpoint_url(network_for(34)) == "wss://entrypoint-finney.opentensor.ai:443"
+
+
+def test_deadline_abandons_a_call_that_never_returns() -> None:
+    import threading
+
+    release = threading.Event()
+    try:
+        with pytest.raises(ChainUnavailable, match=r"did not answer \(read\) within 0.2 s") as r:
+            with_deadline(lambda: release.wait(30), 0.2, "read", "ws://h:1")
+        assert r.value.retryable
+        with pytest.raises(ChainUnavailable, match="may still land") as c:
+            with_deadline(lambda: release.wait(30), 0.2, "commit", "ws://h:1")
+        assert not c.value.retryable  # a commit that overran may have landed
+    finally:
+        release.set()
+    assert with_deadline(lambda: 7, 5, "read", "ws://h:1") == 7
+    with pytest.raises(KeyError):
+        with_deadline(lambda: {}["x"], 5, "read", "ws://h:1")
+
+
+class HangingSubtensor(FakeSubtensor10):
+    def __init__(self) -> None:
+        super().__init__()
+        import threading
+
+        self.release = threading.Event()
+
+    def is_hotkey_registered(self, *args: Any, **kwargs: Any) -> bool:
+        self.release.wait(30)
+        return True
+
+
+def test_every_sdk_call_has_a_deadline() -> None:
+    fake = HangingSubtensor()
+    chain = BittensorChain(
+        34, "ws://127.0.0.1:9", client=fake, major=10, deadlines=Deadlines(read=0.2)
+    )
+    try:
+        with pytest.raises(ChainUnavailable, match=r"ws://127.0.0.1:9 did not answer"):
+            chain.is_registered(ALICE, 34)
+    finally:
+        fake.release.set()
+    broken = FakeSubtensor10(ConnectionError(ConnectionRefusedError(111, "refused")))
+    with pytest.raises(ChainUnavailable, match="cannot reach wss://entrypoint-finney"):
+        BittensorChain(34, client=broken, major=10).set_commitment(signer(), 34, "x")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("endpoint", "reason"),
+    [
+        ("wss://nonexistent.invalid:443", "name not resolved"),
+        ("ws://127.0.0.1:9", "connection refused"),
+        ("silent", r"did not answer \(connect\) within 1 s"),
+    ],
+)
+def test_real_sdk_against_unreachable_endpoints(endpoint: str, reason: str) -> None:
+    """The installed SDK connecting to nothing: one mapped error, within the deadline."""
+    import socket
+
+    pytest.importorskip("bittensor")
+    with socket.socket() as silent:  # accepts the TCP connection, never says a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        if endpoint == "silent":
+            endpoint = f"ws://127.0.0.1:{silent.getsockname()[1]}"
+        chain = BittensorChain(34, endpoint, deadlines=Deadlines(connect=1))
+        with pytest.raises(ChainUnavailable, match=reason) as raised:
+            chain.get_commitment(ALICE, 34)
+    assert str(raised.value).startswith("chain: ")
+    assert "\n" not in str(raised.value)

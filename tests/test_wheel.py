@@ -38,6 +38,7 @@ def test_wheel_ships_templates_and_schemas(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "gasbuild/_data/templates/init/gas.toml.j2" in names
     assert "gasbuild/_data/schemas/gas.schema.json" in names
+    assert "gasbuild/_data/docs/checks.md" in names  # `gasbuild explain CODE` reads it
     for template in ("timm-image", "timm-video", "audio-cnn", "hf-image"):
         assert f"gasbuild/_data/templates/models/{template}/template.toml" in names
         assert f"gasbuild/_data/templates/models/{template}/model.py.j2" in names
@@ -68,6 +69,9 @@ def test_wheel_ships_templates_and_schemas(tmp_path: Path) -> None:
         f"assert gasbuild.__file__.startswith({str(site)!r}), gasbuild.__file__\n"
         f"assert str(data_dir('templates')).startswith({str(site)!r})\n"
         "from gasbuild.cli import main\n"
+        "from gasbuild.explain import explain\n"
+        f"assert str(data_dir('docs')).startswith({str(site)!r})\n"
+        "assert explain('GAS304').startswith('GAS304: ')\n"
         "main(['init', '-C', 'proj', '--modality', 'image'])\n"
     )
     result = subprocess.run(
@@ -80,7 +84,10 @@ def test_wheel_ships_templates_and_schemas(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     gas_toml = (elsewhere / "proj" / "gas.toml").read_text()
-    assert (site / "gasbuild" / "_data" / "schemas" / "gas.schema.json").as_uri() in gas_toml
+    # the project travels: its schema sits beside it, never a path into this site-packages
+    assert gas_toml.startswith("#:schema ./gas.schema.json\n") and str(site) not in gas_toml
+    shipped = site / "gasbuild" / "_data" / "schemas" / "gas.schema.json"
+    assert (elsewhere / "proj" / "gas.schema.json").read_text() == shipped.read_text()
     check = subprocess.run(
         [
             sys.executable,

@@ -1,8 +1,14 @@
-"""``gasbuild check``: route each path to the right checks (zip, directory or gas.toml)."""
+"""``gasbuild check``: route each path to the right checks (zip, directory or gas.toml).
+
+A directory holding a gas.toml is a project, never a submission (a submission holds no
+gas.toml): its declared models are checked, as ``gasbuild build`` would. No path at all means
+the project in the working directory.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -32,12 +38,20 @@ def check_paths(
     its models up to the zip: the checker itself knows nothing of manifests or builds.
     """
     reports: list[tuple[str, list[Finding]]] = []
+    if not paths:
+        if not (Path.cwd() / "gas.toml").is_file():
+            raise UsageError(
+                "no gas.toml here, and no path given",
+                hint="name zips or folders to check (gasbuild check dist/*.zip), or run it in a"
+                " project (`gasbuild init` makes one)",
+            )
+        paths = [Path("gas.toml")]
     for path in paths:
         refused = _not_a_file_or_directory(path)
         if refused is not None:
             reports.append((display_path(path), [refused]))
             continue
-        if path.is_dir() and (path / "gas.toml").is_file() and not (path / "model.py").exists():
+        if path.is_dir() and (path / "gas.toml").is_file():
             path = path / "gas.toml"
         if path.suffix == ".toml":
             reports.extend(check_manifest(path, opts))
@@ -45,7 +59,7 @@ def check_paths(
             reports.append(_check_directory(path, opts))
         else:
             origin = display_path(path)
-            reports.append((origin, check_zip_path(path, opts, origin)))
+            reports.append((origin, one_root_cause(check_zip_path(path, opts, origin))))
     return reports
 
 
@@ -70,6 +84,36 @@ def _not_a_file_or_directory(path: Path) -> Finding | None:
         return None
     hint = "give a submission zip, an unpacked submission directory or a gas.toml"
     return Finding("GAS101", "error", f"not a regular file ({file_kind(mode)})", hint=hint)
+
+
+_QUOTED = re.compile(r"^'([^']+)'")
+
+
+def one_root_cause(findings: list[Finding]) -> list[Finding]:
+    """``zip -r folder``: every entry under one folder gives a GAS102 per entry and a GAS110
+    per required file; say it once, with the fix."""
+    nested = [
+        (f, m.group(1)) for f in findings if f.code == "GAS102" and (m := _QUOTED.match(f.message))
+    ]
+    tops = {name.split("/", 1)[0] for _, name in nested}
+    if len(tops) != 1 or len(nested) != sum(1 for f in findings if f.code == "GAS102"):
+        return findings
+    top = tops.pop()
+    inside = {name.split("/")[-1] for _, name in nested if not name.endswith("/")}
+    missing = [
+        f for f in findings if f.code == "GAS110" and f.file in inside and "missing" in f.message
+    ]
+    if not missing:
+        return findings
+    dropped = {id(f) for f, _ in nested} | {id(f) for f in missing}
+    once = Finding(
+        "GAS102",
+        "error",
+        f"the files are inside a folder {top}/ (a zip made with `zip -r`); the network reads"
+        " them at the root of the zip only",
+        hint=f"zip the files, not the folder: zip -j {top}.zip {top}/*",
+    )
+    return [once, *(f for f in findings if id(f) not in dropped)]
 
 
 def _check_directory(path: Path, opts: CheckOptions) -> tuple[str, list[Finding]]:

@@ -532,8 +532,8 @@ def _module_verdict(module: str) -> _Verdict | None:
 
 
 _UNLISTED_HINT = (
-    "import only the modules SPEC.md §2 lists; an unlisted submodule of an allowed package "
-    "counts as unlisted, so reach it as an attribute of the allowed import instead"
+    "import only the modules `gasbuild explain GAS304` lists; an unlisted submodule of an"
+    " allowed package counts as unlisted, so reach it as an attribute of the allowed import instead"
 )
 
 

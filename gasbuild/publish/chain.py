@@ -14,7 +14,10 @@ reads the block of inclusion from the block hash instead.
 
 SDK failures are mapped here, once: ``AccountNotAllowedCommit`` becomes :class:`NotRegistered`
 (never retried: the reference client retried it forever), ``SpaceLimitExceeded`` becomes
-:class:`QuotaExceeded` (wait for the next epoch), anything else a retryable TransportError.
+:class:`QuotaExceeded` (wait for the next epoch), a socket that cannot be opened becomes
+``chain: cannot reach URL: <why>`` (as the upload service's errors read), anything else a
+retryable TransportError. Every SDK call runs under a deadline (:func:`with_deadline`): the
+substrate client has none of its own for a peer that accepts and never answers.
 bittensor is imported only when a :class:`BittensorChain` is first used.
 """
 
@@ -23,9 +26,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -37,6 +43,30 @@ DEFAULT_QUOTA_BYTES = 3100  # staging default per epoch; the real cap is the pal
 DEFAULT_EPOCH_SECONDS = 361 * 12.0  # subnet 34: tempo 360 blocks of 12 s
 BLOCK_SECONDS = 12.0
 CHAIN_ENV = "GASBUILD_CHAIN"
+UNREACHABLE_HINT = "retry, or --chain-endpoint URL"
+
+# The SDK's network names and the endpoints they stand for (bittensor's NETWORK_MAP), so that
+# an error names the address that could not be reached.
+NETWORK_URLS = {
+    "finney": "wss://entrypoint-finney.opentensor.ai:443",
+    "test": "wss://test.finney.opentensor.ai:443",
+    "archive": "wss://archive.chain.opentensor.ai:443",
+    "local": "ws://127.0.0.1:9944",
+}
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    """Seconds each kind of chain call may take before the push gives up on it.
+
+    ``connect`` covers the websocket handshake and the SDK's metadata download; ``commit``
+    waits for finalization (a few blocks of 12 s).
+    """
+
+    connect: float = 30.0
+    read: float = 60.0
+    commit: float = 240.0
+
 
 T = TypeVar("T")
 
@@ -176,6 +206,89 @@ def chain_failure(text: str, wait: Callable[[], float | None]) -> GasbuildError:
             hint="it resets at the next epoch",
         )
     return ChainUnavailable(f"chain: {text.strip() or 'the commitment failed'}")
+
+
+def endpoint_url(network: str) -> str:
+    """The address behind an SDK network name (``finney``), or the endpoint itself."""
+    return NETWORK_URLS.get(network, network)
+
+
+def unreachable(url: str, exc: BaseException) -> ChainUnavailable:
+    """``chain: cannot reach URL: name not resolved`` for a socket-level failure."""
+    return ChainUnavailable(
+        f"chain: cannot reach {url}: {_socket_reason(exc)}", hint=UNREACHABLE_HINT
+    )
+
+
+def is_socket_failure(exc: BaseException) -> bool:
+    """Whether an SDK exception is (caused by) a failure to open or keep a connection."""
+    return any(isinstance(e, (OSError, EOFError)) for e in _causes(exc)) or type(exc).__name__ in {
+        "ConnectionClosed",
+        "ConnectionClosedError",
+        "InvalidURI",
+        "InvalidHandshake",
+    }
+
+
+def _socket_reason(exc: BaseException) -> str:
+    for cause in _causes(exc):
+        if isinstance(cause, socket.gaierror):
+            return "name not resolved"
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, TimeoutError):
+            return "timed out"
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS failed ({cause.reason or cause})"
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception, its arguments that are exceptions, and its causes (bounded)."""
+    seen: list[BaseException] = []
+    pending = [exc]
+    while pending and len(seen) < 16:
+        current = pending.pop(0)
+        if any(current is s for s in seen):
+            continue
+        seen.append(current)
+        pending += [a for a in current.args if isinstance(a, BaseException)]
+        pending += [c for c in (current.__cause__, current.__context__) if c is not None]
+    return seen
+
+
+T = TypeVar("T")
+
+
+def with_deadline(call: Callable[[], T], seconds: float, what: str, url: str) -> T:
+    """Run ``call`` in a daemon thread and wait at most ``seconds`` for it.
+
+    A call that overruns is abandoned (the thread dies with the process) and reported as
+    ChainUnavailable; a commit that overran may still land, so that one is not retryable.
+    """
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = call()
+        except BaseException as exc:  # handed to the caller's thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=run, name=f"gasbuild-chain-{what}", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise ChainUnavailable(
+            f"chain: {url} did not answer ({what}) within {seconds:g} s",
+            hint="the commitment may still land; `gasbuild status` shows it"
+            if what == "commit"
+            else UNREACHABLE_HINT,
+            retryable=what != "commit",
+        )
+    if "error" in box:
+        raise box["error"]
+    return box["value"]  # type: ignore[no-any-return]
 
 
 # -- MemoryChain ------------------------------------------------------------------------
@@ -330,49 +443,70 @@ class BittensorChain:
         client: Any = None,
         major: int | None = None,
         calls: Any = None,
+        deadlines: Deadlines | None = None,
     ) -> None:
         self.netuid = netuid
         self.network = network_for(netuid, endpoint)
+        self.url = endpoint_url(self.network)
+        self.deadlines = deadlines or Deadlines()
         self._client = client
         self._major = major
         self._calls = calls
         self._adapter: _V10Adapter | _V11Adapter | None = None
 
     def is_registered(self, hotkey_ss58: str, netuid: int) -> bool:
-        return bool(self._guarded(lambda a: a.is_registered(hotkey_ss58, netuid)))
+        return bool(self._guarded("read", lambda a: a.is_registered(hotkey_ss58, netuid)))
 
     def set_commitment(self, signer: CommitSigner, netuid: int, data: str) -> int | None:
         check_commitment_size(data)
-        block = self._guarded(lambda a: a.set_commitment(signer, netuid, data))
+        block = self._guarded("commit", lambda a: a.set_commitment(signer, netuid, data))
         return block if isinstance(block, int) else None
 
     def get_commitment(self, hotkey_ss58: str, netuid: int) -> str | None:
-        text = self._guarded(lambda a: a.get_commitment(hotkey_ss58, netuid))
+        text = self._guarded("read", lambda a: a.get_commitment(hotkey_ss58, netuid))
         return text if isinstance(text, str) and text else None
 
-    def _guarded(self, operation: Callable[[_V10Adapter | _V11Adapter], object]) -> object:
-        """Run an SDK operation; every non-gasbuild exception goes through chain_failure."""
+    def _guarded(
+        self, what: str, operation: Callable[[_V10Adapter | _V11Adapter], object]
+    ) -> object:
+        """Connect if needed, then run an SDK operation under its deadline; every
+        non-gasbuild exception is mapped (socket failures to "cannot reach", the rest through
+        chain_failure)."""
         adapter = self._get_adapter()
+        seconds = self.deadlines.commit if what == "commit" else self.deadlines.read
         try:
-            return operation(adapter)
+            return with_deadline(lambda: operation(adapter), seconds, what, self.url)
         except GasbuildError:
             raise
         except Exception as exc:
+            if is_socket_failure(exc):
+                raise unreachable(self.url, exc) from exc
             raise chain_failure(f"{type(exc).__name__}: {exc}", adapter.quota_wait) from exc
 
     def _get_adapter(self) -> _V10Adapter | _V11Adapter:
         if self._adapter is None:
             major = self._major if self._major is not None else installed_major()
-            if major == 10:
-                self._adapter = _V10Adapter(self.network, self.netuid, self._client)
-            elif major == 11:
-                self._adapter = _V11Adapter(self.network, self.netuid, self._client, self._calls)
-            else:
+            if major not in (10, 11):
                 raise UserError(
                     f"bittensor {major}.x is not supported for pushing",
                     hint="install bittensor>=10.4,<12 (pip install 'gasbuild[chain]')",
                 )
+            if self._client is None:
+                import bittensor  # noqa: F401  (slow to import: not part of the deadline)
+            try:
+                self._adapter = with_deadline(
+                    lambda: self._connect(major), self.deadlines.connect, "connect", self.url
+                )
+            except GasbuildError:
+                raise
+            except Exception as exc:  # the SDK raises ConnectionError, OSError, its own types
+                raise unreachable(self.url, exc) from exc
         return self._adapter
+
+    def _connect(self, major: int) -> _V10Adapter | _V11Adapter:
+        if major == 10:
+            return _V10Adapter(self.network, self.netuid, self._client)
+        return _V11Adapter(self.network, self.netuid, self._client, self._calls)
 
 
 def installed_major() -> int:
