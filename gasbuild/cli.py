@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from gasbuild import __version__, _cli_push
+from gasbuild import __version__, _cli_eval, _cli_push
 from gasbuild._cliopts import checked_only, maybe_project, open_cache, project_options
 from gasbuild.errors import GasbuildError, UsageError
 from gasbuild.submission import FORMATS, MODALITIES
@@ -502,6 +502,7 @@ def discriminator() -> None:
 
 gascli.add_command(discriminator, "d")
 _cli_push.register(cli, discriminator)
+_cli_eval.register(cli)
 
 
 def _run(group: click.Group, args: Sequence[str] | None, prog_name: str) -> int:
