@@ -19,7 +19,6 @@ from gasbuild.submission import MODALITIES
 
 if TYPE_CHECKING:
     from gasbuild.cache import Cache
-    from gasbuild.eval.engine import EvalOptions
     from gasbuild.manifest import Project
 
 _ZIP = click.Path(path_type=Path, dir_okay=False, exists=True)
@@ -133,7 +132,9 @@ def _build(project: Project, only: str | None, compare: Path | None) -> list[Pat
         subset = frozenset({read_model_info(compare).modality})
     cache = open_cache(project)
     try:
-        report = plan.build(project, cache, plan.BuildOptions(only=subset), on_findings=ui.print_findings)
+        report = plan.build(
+            project, cache, plan.BuildOptions(only=subset), on_findings=ui.print_findings
+        )
     finally:
         ui.stop_progress()
     return [r.zip_path for r in report.results]
@@ -258,6 +259,11 @@ def _prediction_rows(output: Any) -> list[dict[str, Any]]:
         )
     for sample, why in output.skipped:
         rows.append(
-            {"file": display_path(sample.path), "p_ai": None, "probs": None, "verdict": f"skipped: {why}"}
+            {
+                "file": display_path(sample.path),
+                "p_ai": None,
+                "probs": None,
+                "verdict": f"skipped: {why}",
+            }
         )
     return rows

@@ -25,7 +25,7 @@ torch = pytest.importorskip("torch")
 cv2 = pytest.importorskip("cv2")
 Image = pytest.importorskip("PIL.Image")
 
-MODEL_PY = '''\
+MODEL_PY = """\
 import torch
 from safetensors.torch import load_file
 
@@ -46,7 +46,7 @@ def load_model(weights_path, num_classes=2):
     model = Detector()
     model.load_state_dict(load_file(weights_path))
     return model
-'''
+"""
 
 MANIFEST = """\
 [eval]
@@ -135,7 +135,7 @@ def test_metrics_match_independent_formulas(rows: list[tuple[int, float]]) -> No
 def test_center_crop_resize_matches_resize_shortest_edge(h: int, w: int, th: int, tw: int) -> None:
     image = np.random.default_rng(h * w).integers(0, 256, (h, w, 3), dtype=np.uint8)
     scale = min(h / th, w / tw)
-    ch, cw = min(int(round(scale * th)), h), min(int(round(scale * tw)), w)
+    ch, cw = min(round(scale * th), h), min(round(scale * tw), w)
     i, j = (h - ch) // 2, (w - cw) // 2
     want = cv2.resize(image[i : i + ch, j : j + cw], (tw, th), interpolation=cv2.INTER_LINEAR)
     assert np.array_equal(media.center_crop_resize(image, (th, tw)), want)
@@ -162,7 +162,12 @@ def test_resampler_keeps_a_tone() -> None:
 def test_frames_in_numeric_order(tmp_path: Path) -> None:
     for name in ("10.png", "2.png", "1.png", "cover.png"):
         (tmp_path / name).write_bytes(b"")
-    assert [p.name for p in media.clip_frames(tmp_path)] == ["1.png", "2.png", "10.png", "cover.png"]
+    assert [p.name for p in media.clip_frames(tmp_path)] == [
+        "1.png",
+        "2.png",
+        "10.png",
+        "cover.png",
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -285,7 +290,9 @@ def test_eval_beats_chance_then_hits_the_cache(
         }
 
 
-def test_eval_a_zip_with_compare_and_limit(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_eval_a_zip_with_compare_and_limit(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     image = str(project / "dist" / "image_detector.zip")
     code = _run(
         cli,
@@ -310,7 +317,9 @@ def test_predict_prints_probabilities(project: Path, capsys: pytest.CaptureFixtu
     assert sum(rows[0]["probs"]) == pytest.approx(1.0, abs=1e-6)
 
 
-def test_missing_modality_folder_is_one_line(project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_modality_folder_is_one_line(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "image").mkdir()
     image = str(project / "dist" / "audio_detector.zip")
     assert _run(cli, ["eval", image, "--data", str(tmp_path)], "gasbuild") == 2
@@ -319,17 +328,20 @@ def test_missing_modality_folder_is_one_line(project: Path, tmp_path: Path, caps
 
 
 def test_push_gate_refuses_before_any_upload(
-    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    project: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     pytest.importorskip("bittensor_wallet")
     import click
 
     from fakes.gas_api import serve_gas_api
     from gasbuild._cli_push import hotkey_name, register
+    from gasbuild.blobs import sha256_file
     from gasbuild.manifest import Project
     from gasbuild.publish.push import PushItem, no_checks
     from gasbuild.submission import Modality, zip_name
-    from gasbuild.blobs import sha256_file
 
     root = tmp_path / "gated"
     root.mkdir()
@@ -340,7 +352,11 @@ def test_push_gate_refuses_before_any_upload(
 
     def built(proj: Project, only: frozenset[Modality] | None) -> list[PushItem]:
         path = project / "dist" / zip_name("image")
-        return [PushItem("image", path, sha256_file(path), path.stat().st_size, hotkey_name(proj, "image"))]
+        return [
+            PushItem(
+                "image", path, sha256_file(path), path.stat().st_size, hotkey_name(proj, "image")
+            )
+        ]
 
     group, discriminator = click.Group("gasbuild"), click.Group("d")
     register(group, discriminator, checker=no_checks, builder=built)

@@ -71,7 +71,9 @@ def discover(data_dir: Path, modality: Modality, limit: int | None = None) -> li
     for klass in CLASSES:
         if klass not in present:
             continue
-        samples = [Sample(p, klass, _folder(p, present[klass])) for p in _samples(present[klass], modality)]
+        samples = [
+            Sample(p, klass, _folder(p, present[klass])) for p in _samples(present[klass], modality)
+        ]
         if not samples:
             kinds = ", ".join(sorted(EXTENSIONS[modality]))
             raise DataError(

@@ -5,7 +5,7 @@ them as ``.npy`` batches, and reads back the logits the sandboxed child
 (``gasbuild/sandbox/eval_child.py``) wrote; predictions and metrics are computed here. The
 child is started first, in a thread, so that it imports torch and loads the model while the
 first batches are decoded: decoding and inference overlap on two cores. At most
-``MAX_AHEAD`` batches wait on disk.
+``MAX_AHEAD_BYTES`` of batches wait on disk.
 
 Results are cached in gasbuild's action cache under (zip digest, data digest, eval code
 digest, parameters): a second eval of the same zip on the same data reads no media (file
@@ -60,7 +60,9 @@ EVAL_VERSION = "1"
 CHILD_MODULES = ("torch", "safetensors", "yaml", "numpy")
 # The benchmark's batch sizes (config.py DEFAULT_*_BATCH_SIZE).
 BATCH_SIZES: dict[str, int] = {"image": 32, "video": 4, "audio": 16}
-MAX_AHEAD = 8  # batches decoded but not yet scored
+# Decoded batches may wait on disk up to this many bytes: enough to keep decoding while the
+# child imports torch and loads the model (seconds), bounded for large datasets.
+MAX_AHEAD_BYTES = 256 << 20
 _POLL = 0.002
 _CODE = ("eval", "sandbox/eval_child.py", "sandbox/smoke_child.py", "sandbox/runner.py")
 _MAX_WARNINGS = 200
@@ -145,7 +147,7 @@ def read_model_info(zip_path: Path, modality: str | None = None) -> ModelInfo:
         frames = min(int(value), MAX_NUM_FRAMES) if isinstance(value, int) else frames
     rate = pre.get("frame_rate")
     frame_rate = float(rate) if isinstance(rate, int | float) and rate > 0 else None
-    return ModelInfo(chosen, resize, frames, frame_rate)  # type: ignore[arg-type]
+    return ModelInfo(chosen, resize, frames, frame_rate)
 
 
 def stage_zip(zip_path: Path, target: Path) -> Path:
@@ -250,7 +252,8 @@ def run_model(
         sent: list[list[Sample]] = []
         done = 0
         for members, array in batches(folders, info, batch_size, output.skipped):
-            if not child.wait_for_room(out_dir, len(sent) - MAX_AHEAD):
+            ahead = max(1, MAX_AHEAD_BYTES // max(1, array.nbytes))
+            if not child.wait_for_room(out_dir, len(sent) - ahead):
                 break
             _write_npy(in_dir / f"{len(sent):06d}.npy", array)
             sent.append(members)
@@ -271,9 +274,7 @@ class _ChildThread:
 
     def __init__(self, job: dict[str, Any], root: Path, timeout: float) -> None:
         self.run: ChildRun | None = None
-        self._thread = threading.Thread(
-            target=self._target, args=(job, root, timeout), daemon=True
-        )
+        self._thread = threading.Thread(target=self._target, args=(job, root, timeout), daemon=True)
         self._thread.start()
 
     def _target(self, job: dict[str, Any], root: Path, timeout: float) -> None:

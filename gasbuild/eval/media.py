@@ -114,8 +114,8 @@ def center_crop_resize(image: Any, size: tuple[int, int]) -> Any:
     target_h, target_w = size
     h, w = image.shape[:2]
     scale = min(h / target_h, w / target_w)
-    crop_h = min(int(round(scale * target_h)), h)
-    crop_w = min(int(round(scale * target_w)), w)
+    crop_h = min(round(scale * target_h), h)
+    crop_w = min(round(scale * target_w), w)
     i, j = (h - crop_h) // 2, (w - crop_w) // 2
     cropped = image[i : i + crop_h, j : j + crop_w]
     return cv2.resize(cropped, (target_w, target_h), interpolation=cv2.INTER_LINEAR)
@@ -143,9 +143,7 @@ def frame_order(path: Path) -> tuple[int, int, str]:
 
 def clip_frames(folder: Path) -> list[Path]:
     """A frame folder's images, in the benchmark's order."""
-    files = [
-        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-    ]
+    files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
     return sorted(files, key=frame_order)
 
 
@@ -153,8 +151,10 @@ def load_video(path: Path, size: tuple[int, int], num_frames: int, frame_rate: f
     """One clip as the model receives it: ``[T, 3, H, W]`` uint8 RGB."""
     import numpy as np
 
-    frames = _folder_frames(path, num_frames) if path.is_dir() else _file_frames(
-        path, num_frames, frame_rate
+    frames = (
+        _folder_frames(path, num_frames)
+        if path.is_dir()
+        else _file_frames(path, num_frames, frame_rate)
     )
     if not frames:
         raise MediaError("no frame could be decoded")
@@ -319,13 +319,13 @@ def _decode_pcm(path: Path) -> tuple[Any, int]:
     if width == 1:
         data = (np.frombuffer(raw, np.uint8).astype(np.float32) - 128) / 128
     elif width in (2, 4):
-        ints = np.frombuffer(raw, f"<i{width}").astype(np.float64)
-        data = (ints / float(1 << (8 * width - 1))).astype(np.float32)
+        wide = np.frombuffer(raw, f"<i{width}").astype(np.float64)
+        data = (wide / float(1 << (8 * width - 1))).astype(np.float32)
     elif width == 3:
         triples = np.frombuffer(raw, np.uint8).reshape(-1, 3).astype(np.int32)
         ints = triples[:, 0] | (triples[:, 1] << 8) | (triples[:, 2] << 16)
-        ints = np.where(ints >= 1 << 23, ints - (1 << 24), ints)
-        data = (ints / float(1 << 23)).astype(np.float32)
+        signed = np.where(ints >= 1 << 23, ints - (1 << 24), ints)
+        data = (signed / float(1 << 23)).astype(np.float32)
     else:
         raise MediaError(f"{8 * width}-bit WAV samples are not supported")
     return data.reshape(-1, channels), rate

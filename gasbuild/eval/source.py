@@ -34,7 +34,7 @@ def project_data_dir(project: Project | None, given: str | None, cache: Cache | 
     if configured is None:
         raise UsageError(
             "no data to evaluate on",
-            hint="pass --data DIR, or set [eval] data = \"DIR\" in gas.toml",
+            hint='pass --data DIR, or set [eval] data = "DIR" in gas.toml',
         )
     assert project is not None
     return resolve(configured, project.root, cache)

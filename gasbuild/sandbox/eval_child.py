@@ -57,7 +57,10 @@ def first_error(findings: list[dict[str, Any]]) -> dict[str, Any]:
     where = str(first.get("file") or "")
     if where and first.get("line"):
         where += f":{first['line']}"
-    return {"message": (f"{where}: " if where else "") + str(first["message"]), "hint": first.get("hint")}
+    return {
+        "message": (f"{where}: " if where else "") + str(first["message"]),
+        "hint": first.get("hint"),
+    }
 
 
 def logits_of(torch: Any, output: Any, batch: int) -> Any:
@@ -121,7 +124,7 @@ def run_batches(job: dict[str, Any], smoke: Smoke) -> int:
             with torch.no_grad():
                 logits = logits_of(torch, model(torch.from_numpy(batch)), int(batch.shape[0]))
         except Exception as exc:  # every sample of the batch is an error, as the benchmark says
-            report = {"error": one_line(exc)[:_MAX_TEXT]}
+            report: dict[str, object] = {"error": one_line(exc)[:_MAX_TEXT]}
         else:
             elapsed = (time.perf_counter() - started) * 1000
             buffer = io.BytesIO()
@@ -146,7 +149,9 @@ def main() -> None:
     except Stop:
         channel.send({"error": first_error(smoke.report.findings)})
     except BaseException as exc:  # a bug here, or model code escaping a step: still one line
-        message = f"{'out of memory' if is_out_of_memory(exc) else 'the eval failed'}: {one_line(exc)}"
+        message = (
+            f"{'out of memory' if is_out_of_memory(exc) else 'the eval failed'}: {one_line(exc)}"
+        )
         channel.send({"error": {"message": message[:_MAX_TEXT], "hint": None}})
     sys.stderr.flush()
     os._exit(0)  # a thread the model started must not hold us until the timeout
