@@ -119,6 +119,7 @@ def _push_command(hooks: Hooks) -> click.Command:
     @click.option(
         "--no-smoke", is_flag=True, help="Skip the smoke test (in the build and the checks)."
     )
+    @click.option("--no-eval", is_flag=True, help="Skip the [eval] min_score gate.")
     def push_command(
         directory: Path | None,
         manifest_file: Path | None,
@@ -131,6 +132,7 @@ def _push_command(hooks: Hooks) -> click.Command:
         burn_receipts: Sequence[str],
         chain_endpoint: str | None,
         no_smoke: bool,
+        no_eval: bool,
     ) -> None:
         """Build (from the cache) and push the zips to GAS, then commit them on chain.
 
@@ -152,6 +154,7 @@ def _push_command(hooks: Hooks) -> click.Command:
             burn_receipts=burn_receipts,
             chain_endpoint=chain_endpoint,
             no_smoke=no_smoke,
+            no_eval=no_eval,
         )
 
     return push_command
@@ -203,6 +206,7 @@ def _burn_command(hooks: Hooks) -> click.Command:
             burn_receipts=(),
             chain_endpoint=chain_endpoint,
             no_smoke=no_smoke,
+            no_eval=False,
         )
 
     return burn_command
@@ -222,6 +226,7 @@ def _run_project_push(
     burn_receipts: Sequence[str],
     chain_endpoint: str | None,
     no_smoke: bool,
+    no_eval: bool,
 ) -> None:
     """The body of ``push`` and ``burn``: build, preflight, ask, push, report."""
     from gasbuild import manifest
@@ -232,6 +237,8 @@ def _run_project_push(
     given = _parse_burns(burn_receipts)
     builder = hooks.builder or functools.partial(build_items, smoke=not no_smoke)
     items = builder(project, chosen)
+    if not (no_eval or commit_only):  # before any upload: [eval] min_score (docs/eval.md)
+        _eval_gate(project, [(item.modality, item.zip_path) for item in items])
     settings = project_settings(
         project,
         dry_run=dry_run,
@@ -249,6 +256,14 @@ def _run_project_push(
         confirm=not (yes or dry_run),
         approve_burn=_burn_approver(ask=not yes),
     )
+
+
+def _eval_gate(project: Project, zips: list[tuple[str, Path]]) -> None:
+    from gasbuild._api import open_cache
+    from gasbuild.eval.gate import enforce
+
+    if project.manifest.eval.min_score is not None:
+        enforce(project, zips, cache=open_cache(project))
 
 
 def _require_consent(given: bool) -> None:
@@ -565,7 +580,7 @@ def _status_command() -> click.Command:
         if as_json:
             ui.print_json({"models": rows})
             return
-        columns = ["modality", "zip", "sha256", "receipt", "model", "chain"]
+        columns = ["modality", "zip", "sha256", "receipt", "model", "chain", "eval"]
         ui.table(
             "gasbuild status",
             columns,
@@ -610,9 +625,18 @@ def model_status(project: Project, only: frozenset[Modality] | None) -> list[dic
                 "receipt": receipt.state if receipt else None,
                 "model": receipt.model_id if receipt else None,
                 "chain": _chain_state(chain, ss58, settings.netuid, expected),
+                "eval": _last_eval(project, digest),
             }
         )
     return rows
+
+
+def _last_eval(project: Project, digest: str | None) -> str | None:
+    """The sn34 score of this zip's last `gasbuild eval` (or push gate), if any."""
+    from gasbuild.eval.gate import last_score
+
+    score = last_score(project, digest) if digest else None
+    return None if score is None else f"{score:.4f}"
 
 
 def _chain_state(chain: Any, ss58: str | None, netuid: int, expected: str | None) -> str:

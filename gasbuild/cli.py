@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from gasbuild import __version__, _cli_push
+from gasbuild import __version__, _cli_eval, _cli_push
 from gasbuild._api import open_cache
 from gasbuild._cliopts import (
     checked_only,
@@ -615,6 +615,7 @@ def discriminator() -> None:
 
 gascli.add_command(discriminator, "d")
 _cli_push.register(cli, discriminator)
+_cli_eval.register(cli)
 
 
 def _run(group: click.Group, args: Sequence[str] | None, prog_name: str) -> int:

@@ -114,6 +114,22 @@ class PublishSection(_Section):
     )
 
 
+class EvalSection(_Section):
+    """[eval]: labelled data for `gasbuild eval`, and the score a push must reach."""
+
+    data: str | None = Field(
+        None,
+        description="Data directory (DIR/<modality>/<real|synthetic|semisynthetic>/...), "
+        "relative to gas.toml, or an fsspec URL such as hf://datasets/org/name.",
+    )
+    min_score: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="`gasbuild push` refuses a model whose sn34 score on the data is lower.",
+    )
+
+
 class SourceSpec(_Section):
     """Where an input file comes from: a local path or any fsspec URL, with optional pins."""
 
@@ -279,6 +295,7 @@ class Manifest(_Section):
     build: BuildSection = BuildSection()
     cache: CacheSection = CacheSection()
     publish: PublishSection = PublishSection()
+    eval: EvalSection = EvalSection()
     models: ModelsSection
 
     def declared(self) -> Iterator[tuple[Modality, ModelSpec]]:

@@ -21,7 +21,7 @@ from gasbuild.check import (
     check_zip_path,
     has_errors,
 )
-from gasbuild.errors import display_path
+from gasbuild.errors import UsageError, display_path
 
 Reports = list[tuple[str, list[Finding]]]
 

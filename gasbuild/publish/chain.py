@@ -258,9 +258,6 @@ def _causes(exc: BaseException) -> list[BaseException]:
     return seen
 
 
-T = TypeVar("T")
-
-
 def with_deadline(call: Callable[[], T], seconds: float, what: str, url: str) -> T:
     """Run ``call`` in a daemon thread and wait at most ``seconds`` for it.
 

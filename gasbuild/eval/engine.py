@@ -1,0 +1,521 @@
+"""Scoring a submission zip on labelled data: the trusted side of ``gasbuild eval``/``predict``.
+
+The parent (this module) decodes and preprocesses media into the benchmark's arrays, writes
+them as ``.npy`` batches, and reads back the logits the sandboxed child
+(``gasbuild/sandbox/eval_child.py``) wrote; predictions and metrics are computed here. The
+child is started first, in a thread, so that it imports torch and loads the model while the
+first batches are decoded: decoding and inference overlap on two cores. At most
+``MAX_AHEAD_BYTES`` of batches wait on disk.
+
+Results are cached in gasbuild's action cache under (zip digest, data digest, eval code
+digest, parameters): a second eval of the same zip on the same data reads no media (file
+digests are reused while a file's stat is unchanged) and starts no child.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import tempfile
+import threading
+import time
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gasbuild.blobs import sha256_file
+from gasbuild.errors import CheckFailed, UserError, display_path
+from gasbuild.eval import media
+from gasbuild.eval.data import ClassFolder, Sample, data_digest, discover, sample_files
+from gasbuild.eval.metrics import Prediction, process_output, score
+from gasbuild.sandbox import DEFAULT_MEMORY_MB
+from gasbuild.sandbox.runner import (
+    SANDBOX_DIR,
+    ChildRun,
+    child_messages,
+    exit_text,
+    last_line,
+    loader_job,
+    module_paths,
+    phase_text,
+    run_child,
+)
+from gasbuild.submission import (
+    CONFIG_FILE,
+    DEFAULT_NUM_FRAMES,
+    DEFAULT_RESIZE,
+    MAX_NUM_FRAMES,
+    MODALITIES,
+    Modality,
+)
+
+if TYPE_CHECKING:
+    from gasbuild.cache import Cache
+
+EVAL_CHILD = SANDBOX_DIR / "eval_child.py"
+EVAL_VERSION = "1"
+CHILD_MODULES = ("torch", "safetensors", "yaml", "numpy")
+# The benchmark's batch sizes (config.py DEFAULT_*_BATCH_SIZE).
+BATCH_SIZES: dict[str, int] = {"image": 32, "video": 4, "audio": 16}
+# Decoded batches may wait on disk up to this many bytes: enough to keep decoding while the
+# child imports torch and loads the model (seconds), bounded for large datasets.
+MAX_AHEAD_BYTES = 256 << 20
+_POLL = 0.002
+_CODE = ("eval", "sandbox/eval_child.py", "sandbox/smoke_child.py", "sandbox/runner.py")
+_MAX_WARNINGS = 200
+
+Progress = Callable[[int, int], None]  # (samples done, total)
+Warn = Callable[[str], None]
+
+
+class EvalError(CheckFailed):
+    """The model could not be scored: it does not load, the child died, or it timed out."""
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """How to run: batch size (default: the benchmark's), a per-class sample cap, limits."""
+
+    batch_size: int | None = None
+    limit: int | None = None
+    timeout: float | None = None  # None: 300 s plus 2 s per sample
+    memory_mb: int = DEFAULT_MEMORY_MB
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the parent needs from model_config.yaml to preprocess (never trusted further)."""
+
+    modality: Modality
+    resize: tuple[int, int]
+    num_frames: int
+    frame_rate: float | None
+
+
+@dataclass
+class Scored:
+    """One sample's outcome: a prediction, an error (its batch failed), or skipped."""
+
+    sample: Sample
+    prediction: Prediction | None = None
+    error: str | None = None
+
+
+@dataclass
+class RunOutput:
+    """Everything one child run produced, in sample order."""
+
+    scored: list[Scored] = field(default_factory=list)
+    skipped: list[tuple[Sample, str]] = field(default_factory=list)
+    forward_ms: float = 0.0
+    wall_seconds: float = 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# The zip and its config
+
+
+def read_model_info(zip_path: Path, modality: str | None = None) -> ModelInfo:
+    """The modality and input shape from a zip's model_config.yaml, as the loader reads them."""
+    import yaml
+
+    try:
+        with zipfile.ZipFile(zip_path) as zf:
+            config = yaml.safe_load(zf.read(CONFIG_FILE).decode("utf-8"))
+    except (OSError, KeyError, zipfile.BadZipFile, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise UserError(
+            f"{display_path(zip_path)}: cannot read {CONFIG_FILE} ({_short(exc)})",
+            hint=f"run `gasbuild check {display_path(zip_path)}`",
+        ) from None
+    config = config if isinstance(config, dict) else {}
+    chosen = modality or config.get("modality")
+    if chosen not in MODALITIES:
+        raise UserError(
+            f"{display_path(zip_path)}: its config names no modality (got {chosen!r})",
+            hint="pass --modality image|video|audio",
+        )
+    pre = config.get("preprocessing")
+    pre = pre if isinstance(pre, dict) else {}
+    resize, frames = DEFAULT_RESIZE, DEFAULT_NUM_FRAMES
+    size = pre.get("resize")
+    if isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) for v in size):
+        resize = (int(size[0]), int(size[1]))
+        value = pre.get("num_frames", DEFAULT_NUM_FRAMES)
+        frames = min(int(value), MAX_NUM_FRAMES) if isinstance(value, int) else frames
+    rate = pre.get("frame_rate")
+    frame_rate = float(rate) if isinstance(rate, int | float) and rate > 0 else None
+    return ModelInfo(chosen, resize, frames, frame_rate)
+
+
+def stage_zip(zip_path: Path, target: Path) -> Path:
+    """Check the zip's container as the network would, then unpack its root files."""
+    from gasbuild.check import CheckOptions
+    from gasbuild.check.container import check_zip
+    from gasbuild.check.findings import ZipSubmission, has_errors
+
+    findings, zf = check_zip(zip_path, CheckOptions(smoke=False))
+    if zf is None or has_errors(findings):
+        first = next((f for f in findings if f.severity == "error"), None)
+        if zf is not None:
+            zf.close()
+        raise UserError(
+            f"{display_path(zip_path)}: not a sound submission zip"
+            + (f" ({first.code}: {first.message})" if first else ""),
+            hint=f"run `gasbuild check {display_path(zip_path)}`",
+        )
+    target.mkdir(parents=True)
+    with zf:
+        sub = ZipSubmission(zf, display_path(zip_path))
+        for name in sub.names():
+            with sub.open(name) as src, (target / name).open("wb") as out:
+                shutil.copyfileobj(src, out, length=1 << 20)
+    return target
+
+
+# ---------------------------------------------------------------------------------------------
+# Preprocessing (trusted side)
+
+
+def preprocess(sample: Sample, info: ModelInfo) -> Any:
+    """The array the benchmark feeds for one sample (raises media.MediaError)."""
+    if info.modality == "image":
+        return media.load_image(sample.path, info.resize)
+    if info.modality == "video":
+        return media.load_video(sample.path, info.resize, info.num_frames, info.frame_rate)
+    return media.load_audio(sample.path)
+
+
+def batches(
+    folders: Iterable[ClassFolder],
+    info: ModelInfo,
+    batch_size: int,
+    skipped: list[tuple[Sample, str]],
+) -> Iterator[tuple[list[Sample], Any]]:
+    """Per class folder, batches of successfully decoded samples (as the benchmark fills them);
+    an unreadable file is recorded in ``skipped`` and left out."""
+    import numpy as np
+
+    for folder in folders:
+        members: list[Sample] = []
+        arrays: list[Any] = []
+        for sample in folder.samples:
+            try:
+                arrays.append(preprocess(sample, info))
+            except media.MediaError as exc:
+                skipped.append((sample, str(exc)))
+                continue
+            members.append(sample)
+            if len(members) == batch_size:
+                yield members, np.stack(arrays)
+                members, arrays = [], []
+        if members:
+            yield members, np.stack(arrays)
+
+
+# ---------------------------------------------------------------------------------------------
+# The child run
+
+
+def run_model(
+    zip_path: Path,
+    info: ModelInfo,
+    folders: list[ClassFolder],
+    options: EvalOptions,
+    progress: Progress | None = None,
+) -> RunOutput:
+    """Score every sample of ``folders`` with the zip's model, in the sandbox."""
+    paths = module_paths(CHILD_MODULES)
+    if paths is None:
+        raise EvalError(
+            f"eval needs {', '.join(CHILD_MODULES)}, and one is not installed",
+            hint="pip install 'gasbuild[torch,eval]'",
+        )
+    total = sum(len(f.samples) for f in folders)
+    timeout = options.timeout or 300.0 + 2.0 * total
+    batch_size = options.batch_size or BATCH_SIZES[info.modality]
+    output = RunOutput()
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="gasbuild-eval-") as tmp:
+        root = Path(tmp)
+        model_dir = stage_zip(zip_path, root / "submission")
+        in_dir, out_dir = root / "in", root / "work" / "out"
+        in_dir.mkdir()
+        job = loader_job(
+            model_dir, modality=info.modality, batch=batch_size, memory_mb=options.memory_mb,
+            paths=paths,
+        )  # fmt: skip
+        job["eval"] = {"in_dir": str(in_dir), "out_dir": str(out_dir), "wait_seconds": timeout}
+        child = _ChildThread(job, root, timeout)
+        sent: list[list[Sample]] = []
+        done = 0
+        for members, array in batches(folders, info, batch_size, output.skipped):
+            ahead = max(1, MAX_AHEAD_BYTES // max(1, array.nbytes))
+            if not child.wait_for_room(out_dir, len(sent) - ahead):
+                break
+            _write_npy(in_dir / f"{len(sent):06d}.npy", array)
+            sent.append(members)
+            done += len(members)
+            if progress is not None:
+                progress(done + len(output.skipped), total)
+        (in_dir / "end.json").write_text(json.dumps({"batches": len(sent)}))
+        run = child.join()
+        _raise_for_child(run, zip_path, timeout, options.memory_mb)
+        for index, members in enumerate(sent):
+            _collect(out_dir, index, members, output)
+    output.wall_seconds = time.perf_counter() - started
+    return output
+
+
+class _ChildThread:
+    """``run_child`` on a thread, so the parent decodes while the child loads and infers."""
+
+    def __init__(self, job: dict[str, Any], root: Path, timeout: float) -> None:
+        self.run: ChildRun | None = None
+        self._thread = threading.Thread(target=self._target, args=(job, root, timeout), daemon=True)
+        self._thread.start()
+
+    def _target(self, job: dict[str, Any], root: Path, timeout: float) -> None:
+        self.run = run_child(job, root, timeout, script=EVAL_CHILD)
+
+    def wait_for_room(self, out_dir: Path, must_be_done: int) -> bool:
+        """Block until batch ``must_be_done`` is scored; False when the child has ended."""
+        while self._thread.is_alive():
+            if must_be_done < 0 or (out_dir / f"{must_be_done:06d}.json").exists():
+                return True
+            time.sleep(_POLL)
+        return False
+
+    def join(self) -> ChildRun:
+        self._thread.join()
+        assert self.run is not None
+        return self.run
+
+
+def _write_npy(path: Path, array: Any) -> None:
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(buffer.getvalue())
+    tmp.replace(path)
+
+
+def _raise_for_child(run: ChildRun, zip_path: Path, timeout: float, memory_mb: int) -> None:
+    """An EvalError unless the child ended with a result."""
+    messages = child_messages(run.stdout)
+    name = display_path(zip_path)
+    if run.returncode == 0:
+        for message in reversed(messages):
+            if isinstance(message.get("result"), dict):
+                return
+            error = message.get("error")
+            if isinstance(error, dict):
+                text = " ".join(str(error.get("message") or "failed").split())[:400]
+                hint = error.get("hint")
+                raise EvalError(
+                    f"{name}: the model cannot be scored: {text}",
+                    hint=str(hint)[:300] if hint else f"run `gasbuild check {name}`",
+                )
+    phases = [m for m in messages if "phase" in m]
+    where = phase_text(phases[-1]) if phases else "starting"
+    last = last_line(run.stderr)
+    if run.returncode is None:
+        raise EvalError(
+            f"{name}: the eval did not finish within {timeout:g} s, while {where}",
+            hint=f"last output: {last}" if last else "a model too slow on CPU? try --limit",
+        )
+    how = exit_text(run.returncode)
+    raise EvalError(
+        f"{name}: the eval's process {how} while {where}" + (f": {last}" if last else ""),
+        hint=f"the memory limit is {memory_mb} MB",
+    )
+
+
+def _collect(out_dir: Path, index: int, members: list[Sample], output: RunOutput) -> None:
+    """One batch's logits, checked before use: model code wrote these files."""
+    import numpy as np
+
+    status = _read_status(out_dir / f"{index:06d}.json")
+    error = status.get("error")
+    logits = None
+    if error is None:
+        try:
+            logits = np.load(out_dir / f"{index:06d}.npy", allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            error = f"unreadable logits: {_short(exc)}"
+    if logits is not None and (
+        logits.dtype != np.float32 or logits.ndim != 2 or logits.shape[0] != len(members)
+    ):
+        error, logits = f"logits of shape {list(logits.shape)} for {len(members)} samples", None
+    ms = status.get("ms")
+    if isinstance(ms, int | float) and error is None:
+        output.forward_ms += float(ms)
+    for row, sample in enumerate(members):
+        if logits is None:
+            output.scored.append(Scored(sample, error=str(error or "no result")[:300]))
+        else:
+            output.scored.append(Scored(sample, prediction=process_output(logits[row])))
+
+
+def _read_status(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_bytes()[:4096])
+    except (OSError, ValueError):
+        return {"error": "the child wrote no result for this batch"}
+    return value if isinstance(value, dict) else {"error": "malformed batch result"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Eval: data + model -> figures (cached)
+
+
+def summarise(modality: str, output: RunOutput, data_root: Path) -> dict[str, Any]:
+    """The JSON result for one modality: the benchmark's figures plus per-class/folder views."""
+    ok = [s for s in output.scored if s.prediction is not None]
+    overall = score([s.sample.label for s in ok], [s.prediction for s in ok if s.prediction])
+    result: dict[str, Any] = {
+        "modality": modality,
+        "samples": overall.samples,
+        "errors": sum(1 for s in output.scored if s.error is not None),
+        "skipped": len(output.skipped),
+        "accuracy": overall.accuracy,
+        "mcc": overall.mcc,
+        "brier": overall.brier,
+        "sn34_score": overall.sn34_score,
+        "ms_per_sample": output.forward_ms / overall.samples if overall.samples else 0.0,
+        "per_class": _groups(output.scored, lambda s: s.klass),
+        "per_folder": _groups(output.scored, lambda s: f"{s.klass}/{s.folder}".rstrip("/.")),
+        "skipped_files": [
+            f"{_relative(s.path, data_root)}: {why}" for s, why in output.skipped[:_MAX_WARNINGS]
+        ],
+        "batch_errors": sorted({s.error for s in output.scored if s.error})[:20],
+    }
+    return result
+
+
+def _groups(scored: list[Scored], key: Callable[[Sample], str]) -> dict[str, dict[str, Any]]:
+    groups: dict[str, dict[str, Any]] = {}
+    for item in scored:
+        group = groups.setdefault(key(item.sample), {"samples": 0, "errors": 0, "correct": 0})
+        if item.prediction is None:
+            group["errors"] += 1
+            continue
+        group["samples"] += 1
+        group["correct"] += int(item.prediction.predicted == item.sample.label)
+    for group in groups.values():
+        group["accuracy"] = group["correct"] / group["samples"] if group["samples"] else 0.0
+    return dict(sorted(groups.items()))
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+@dataclass(frozen=True)
+class EvalRequest:
+    """One zip on one data directory."""
+
+    zip_path: Path
+    data_dir: Path
+    modality: Modality | None = None  # default: the zip's config
+    options: EvalOptions = EvalOptions()
+
+
+def code_digest() -> str:
+    """The digest of the code that decides an eval's numbers (part of the cache key)."""
+    from gasbuild.plan import source_digest
+
+    package = Path(__file__).resolve().parents[1]
+    return source_digest(package / part for part in _CODE)
+
+
+def cache_key(request: EvalRequest, info: ModelInfo, zip_sha: str, data_sha: str) -> str:
+    from gasbuild.cache import action_key
+
+    params = {
+        "modality": info.modality,
+        "resize": list(info.resize),
+        "num_frames": info.num_frames,
+        "frame_rate": info.frame_rate,
+        "batch_size": request.options.batch_size or BATCH_SIZES[info.modality],
+        "limit": request.options.limit,
+        "decoders": media.decoders()[info.modality],
+    }
+    inputs = {"zip": zip_sha, "data": data_sha, "code": code_digest()}
+    return action_key("eval", EVAL_VERSION, params, inputs)
+
+
+def cached_file_digest(cache: Cache | None) -> Callable[[Path], str]:
+    """sha256 of a file, reusing the cache's record while the file's stat is unchanged."""
+    from gasbuild.cache import FileStat
+
+    def digest(path: Path) -> str:
+        if cache is not None:
+            known = cache.get_digests(path)
+            if known and isinstance(known.get("sha256"), str):
+                return str(known["sha256"])
+        stat = FileStat.of(path)
+        value = sha256_file(path)
+        if cache is not None:
+            cache.put_digests(path, stat, {"sha256": value})
+        return value
+
+    return digest
+
+
+def evaluate(
+    request: EvalRequest,
+    cache: Cache | None,
+    *,
+    progress: Progress | None = None,
+    run: Callable[..., RunOutput] = run_model,
+) -> dict[str, Any]:
+    """The figures for one zip on the data, from the cache when this very eval ran before."""
+    info = read_model_info(request.zip_path, request.modality)
+    folders = discover(request.data_dir, info.modality, request.options.limit)
+    file_digest = cached_file_digest(cache)
+    data_sha = data_digest(request.data_dir, sample_files(folders), file_digest)
+    zip_sha = file_digest(request.zip_path)
+    key = cache_key(request, info, zip_sha, data_sha)
+    if cache is not None:
+        hit = cache.get_action(key)
+        if hit is not None and isinstance(hit.get("result"), dict):
+            return {**hit["result"], "cached": True}
+    output = run(request.zip_path, info, folders, request.options, progress)
+    result = summarise(info.modality, output, request.data_dir)
+    result.update(
+        {
+            "zip": display_path(request.zip_path),
+            "zip_sha256": zip_sha,
+            "data_sha256": data_sha,
+            "decoder": media.decoders()[info.modality],
+            "wall_seconds": output.wall_seconds,
+        }
+    )
+    if cache is not None:
+        cache.put_action(key, {"result": result})
+    return {**result, "cached": False}
+
+
+def predict_files(
+    zip_path: Path,
+    paths: list[Path],
+    modality: Modality | None = None,
+    options: EvalOptions = EvalOptions(),
+) -> tuple[ModelInfo, RunOutput]:
+    """Probabilities for loose files (or frame folders), no labels: ``gasbuild predict``."""
+    info = read_model_info(zip_path, modality)
+    samples = tuple(Sample(p, "real", ".") for p in paths)
+    folder = ClassFolder("real", Path("."), samples)
+    return info, run_model(zip_path, info, [folder], options)
+
+
+def _short(exc: BaseException) -> str:
+    return (" ".join(str(exc).split()) or type(exc).__name__)[:200]
