@@ -11,20 +11,47 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
-
-from gasbuild.check.findings import Finding
-from gasbuild.errors import GasbuildError
-
 if TYPE_CHECKING:
+    from rich.console import Console
+
+    from gasbuild.check.findings import Finding
+    from gasbuild.errors import GasbuildError
     from gasbuild.templates import Template
 
-# Piped output (CI logs, `| grep`) gets a wide console so that digests and paths never wrap.
-out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 250)
-err = Console(
-    stderr=True, soft_wrap=True, highlight=False, width=None if sys.stderr.isatty() else 250
-)
+    out: Console
+    err: Console
+
+_consoles: dict[str, Any] = {}
+
+
+def __getattr__(name: str) -> Any:
+    """``out`` and ``err``, made at first use: importing rich costs more than a no-op build, and
+    ``--json`` output or ``--help`` never needs it."""
+    if name not in ("out", "err"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if name not in _consoles:
+        from rich.console import Console
+
+        # Piped output (CI logs, `| grep`) gets a wide console so that digests and paths never
+        # wrap; the width is decided when the console is made, as before.
+        if name == "out":
+            _consoles[name] = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 250)
+        else:
+            _consoles[name] = Console(
+                stderr=True,
+                soft_wrap=True,
+                highlight=False,
+                width=None if sys.stderr.isatty() else 250,
+            )
+    return _consoles[name]
+
+
+def _out() -> Console:
+    return __getattr__("out")  # type: ignore[no-any-return]
+
+
+def _err() -> Console:
+    return __getattr__("err")  # type: ignore[no-any-return]
 
 
 def print_error(error: GasbuildError) -> None:
@@ -32,19 +59,19 @@ def print_error(error: GasbuildError) -> None:
     from rich.markup import escape
 
     for problem in (error, *error.more):  # escaped: "gasbuild[torch]" is text, not a style tag
-        err.print(f"[bold red]error:[/] {escape(str(problem))}", highlight=False, emoji=False)
+        _err().print(f"[bold red]error:[/] {escape(str(problem))}", highlight=False, emoji=False)
 
 
 def print_warning(message: str) -> None:
     from rich.markup import escape
 
-    err.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, emoji=False)
+    _err().print(f"[yellow]warning:[/] {escape(message)}", highlight=False, emoji=False)
 
 
 def print_findings(origin: str, findings: list[Finding]) -> None:
     for finding in findings:
         colour = "red" if finding.severity == "error" else "yellow"
-        err.print(finding.format(origin), style=colour, markup=False, highlight=False)
+        _err().print(finding.format(origin), style=colour, markup=False, highlight=False)
 
 
 def print_json(data: Any) -> None:
@@ -61,6 +88,7 @@ def human_size(size: int) -> str:
 
 
 def table(title: str, columns: list[str], rows: list[list[str]]) -> None:
+    from rich.table import Table
     from rich.text import Text
 
     grid = Table(title=Text(title), title_justify="left", show_edge=False, pad_edge=False)
@@ -68,7 +96,7 @@ def table(title: str, columns: list[str], rows: list[list[str]]) -> None:
         grid.add_column(column, no_wrap=column in ("sha256", "zip"), overflow="fold")
     for row in rows:
         grid.add_row(*(Text(cell) for cell in row))  # cells are data, never markup
-    out.print(grid)
+    _out().print(grid)
 
 
 _progress: Any = None
@@ -95,7 +123,7 @@ def progress_factory() -> Callable[[str, int | None], Callable[[int], None]]:
                 DownloadColumn(),
                 TransferSpeedColumn(),
                 TimeRemainingColumn(),
-                console=err,
+                console=_err(),
                 transient=True,
             )
             _progress.start()
@@ -153,15 +181,15 @@ def print_template_list(templates: Sequence[Template]) -> None:
         for t in templates
     ]
     table("templates", ["name", "modality", "needs", "description"], rows)
-    out.print("\nArguments of one template: gasbuild templates NAME", highlight=False)
+    _out().print("\nArguments of one template: gasbuild templates NAME", highlight=False)
 
 
 def print_template(template: Template) -> None:
     from rich.markup import escape
 
-    out.print(f"[bold]{template.name}[/]: {escape(template.description)}", highlight=False)
-    out.print(f"modalities: {', '.join(template.modalities)}", highlight=False)
-    out.print(f"needs: {', '.join(('torch', *template.requires))}", highlight=False)
+    _out().print(f"[bold]{template.name}[/]: {escape(template.description)}", highlight=False)
+    _out().print(f"modalities: {', '.join(template.modalities)}", highlight=False)
+    _out().print(f"needs: {', '.join(('torch', *template.requires))}", highlight=False)
     rows = [[name, arg.describe(), arg.help] for name, arg in template.args.items()]
     table("arguments", ["name", "type", "help"], rows)
     from gasbuild.templates import example_args
@@ -170,4 +198,4 @@ def print_template(template: Template) -> None:
         f"\n[models.{template.modalities[0]}]\n"
         f'architecture = {{ template = "{template.name}", args = {example_args(template)} }}'
     )
-    out.print(snippet, markup=False, highlight=False)
+    _out().print(snippet, markup=False, highlight=False)
