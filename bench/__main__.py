@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.startup import run_startup, startup_ratios
+
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
 
@@ -210,6 +212,7 @@ class Bench:
         self.cache = workdir / "cache"
         self.env = {**os.environ, "GASBUILD_CACHE_DIR": str(self.cache)}
         self.results: list[Measurement] = []
+        self.extra: dict[str, object] = {}
 
     def measure(
         self,
@@ -271,6 +274,7 @@ class Bench:
         build = gasbuild_cmd("build", "--no-smoke")
         self.measure("gasbuild cold build", build, prepare=self.clear_cache)
         self.measure("gasbuild no-op rebuild", build)
+        run_startup(self)
         self.measure("gasbuild edit model.py", build, prepare=self.touch_model_py)
         zip_path = str(self.project / "dist" / "image_detector.zip")
         self.measure("gasbuild check (no smoke)", gasbuild_cmd("check", "--no-smoke", zip_path))
@@ -335,6 +339,7 @@ class Bench:
         out = {"L (2 x sha256 + cp), s": floor}
         for m in self.results:
             out[f"{m.case} / L"] = m.best / floor
+        out.update(startup_ratios(by))
         hand = {m.case: m for m in self.results}.get("hand conversion (load + save)")
         if hand is not None:
             for m in self.results:
@@ -381,6 +386,7 @@ def main(argv: list[str] | None = None) -> int:
                     {**asdict(m), "min": m.best, "median": m.median} for m in bench.results
                 ],
                 "ratios": ratios,
+                **bench.extra,
             }
     args.results_dir.mkdir(parents=True, exist_ok=True)
     name = args.name or "sizes-" + args.sizes.replace(",", "_")

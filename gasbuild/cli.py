@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from gasbuild import __version__, _cli_eval, _cli_push
+from gasbuild import __version__, _cli_eval, _cli_push, _fastpath
 from gasbuild._api import open_cache
 from gasbuild._cliopts import (
     checked_only,
@@ -107,6 +107,7 @@ def _run_build(
     as_json: bool,
     locked: bool = False,
     refresh: bool = False,
+    recorder: _fastpath.Recorder | None = None,
 ) -> None:
     from gasbuild import manifest, plan, ui
     from gasbuild.stages.fetch import FetchOptions
@@ -122,6 +123,8 @@ def _run_build(
         step=ui.step,
     )
     cache = open_cache(project, enabled=not no_cache, offline=offline)
+    if recorder is not None:
+        _watch_build(recorder, project, cache)
     seen: list[tuple[str, list[Any]]] = []
 
     def on_findings(origin: str, findings: list[Any]) -> None:
@@ -138,8 +141,50 @@ def _run_build(
         ui.stop_progress()
     if as_json:
         ui.print_json(_report_json(report))
+    else:
+        _print_report(report)
+    if recorder is not None:
+        # A remote cache may warn (or answer) differently next time: never replayed.
+        remote = project.manifest.cache.remote is not None and not offline
+        recorder.noop = not remote and _was_noop(report)
+
+
+def _watch_build(recorder: _fastpath.Recorder, project: Any, cache: Any) -> None:
+    """What a no-op build reads besides the cache entries and files it stat-checks: the
+    template folders (built in and the project's)."""
+    from gasbuild.templates import builtin_dir
+
+    recorder.watch(cache)
+    recorder.watch_tree(builtin_dir())
+    extra = project.manifest.build.templates
+    if extra:
+        recorder.watch_tree(project.resolve(extra))
+
+
+def _was_noop(report: Any) -> bool:
+    """Every stage answered by the cache, no zip written, gas.lock unchanged."""
+    return not report.lock_written and all(
+        not r.rebuilt and all(s.hit for s in r.stages) for r in report.results
+    )
+
+
+def _build_entry(directory: Path | None, manifest_file: Path | None, **flags: Any) -> None:
+    """``build`` (and ``lock``): replay the last no-op build's report when nothing it read has
+    changed (``_fastpath``, standard library only); else the full build, which records the
+    report when it turns out to be a no-op and otherwise removes any old record."""
+    replayable = not flags.get("no_cache") and not flags.get("refresh")
+    if replayable and _fastpath.replay(directory, manifest_file, flags):
         return
-    _print_report(report)
+    if not replayable:
+        _fastpath.forget(directory, manifest_file)
+        _run_build(directory, manifest_file, **flags)
+        return
+    recorder = _fastpath.Recorder(directory, manifest_file, flags)
+    try:
+        with recorder.capturing():
+            _run_build(directory, manifest_file, recorder=recorder, **flags)
+    finally:
+        recorder.finish()
 
 
 def _findings_json(seen: list[tuple[str, list[Any]]]) -> list[dict[str, Any]]:
@@ -158,14 +203,14 @@ def _findings_json(seen: list[tuple[str, list[Any]]]) -> list[dict[str, Any]]:
 )
 def build(directory: Path | None, manifest_file: Path | None, **flags: Any) -> None:
     """Build the submission zips declared in gas.toml, byte for byte reproducibly."""
-    _run_build(directory, manifest_file, **flags)
+    _build_entry(directory, manifest_file, **flags)
 
 
 @cli.command()
 @_build_options
 def lock(directory: Path | None, manifest_file: Path | None, **flags: Any) -> None:
     """Re-resolve every input (URLs, branches) and rewrite gas.lock, building as needed."""
-    _run_build(directory, manifest_file, refresh=True, **flags)
+    _build_entry(directory, manifest_file, refresh=True, **flags)
 
 
 def _print_report(report: Any) -> None:

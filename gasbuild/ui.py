@@ -13,14 +13,47 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
-
-from gasbuild.check.findings import Finding
-from gasbuild.errors import GasbuildError
-
 if TYPE_CHECKING:
+    from rich.console import Console
+
+    from gasbuild.check.findings import Finding
+    from gasbuild.errors import GasbuildError
     from gasbuild.templates import Template
+
+    out: Console
+    err: Console
+
+_consoles: dict[str, Any] = {}
+
+
+def __getattr__(name: str) -> Any:
+    """``out`` and ``err``, made at first use: importing rich costs more than a no-op build, and
+    ``--json`` output or ``--help`` never needs it."""
+    if name not in ("out", "err"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if name not in _consoles:
+        from rich.console import Console
+
+        # Piped output (CI logs, `| grep`) gets a wide console so that digests and paths never
+        # wrap; $COLUMNS wins (see _width).
+        if name == "out":
+            _consoles[name] = Console(soft_wrap=True, width=_width(sys.stdout))
+        else:
+            _consoles[name] = Console(
+                stderr=True,
+                soft_wrap=True,
+                highlight=False,
+                width=_width(sys.stderr),
+            )
+    return _consoles[name]
+
+
+def _out() -> Console:
+    return __getattr__("out")  # type: ignore[no-any-return]
+
+
+def _err() -> Console:
+    return __getattr__("err")  # type: ignore[no-any-return]
 
 
 def _width(stream: Any) -> int | None:
@@ -31,9 +64,6 @@ def _width(stream: Any) -> int | None:
         return int(columns)
     return None if stream.isatty() else 250
 
-
-out = Console(soft_wrap=True, width=_width(sys.stdout))
-err = Console(stderr=True, soft_wrap=True, highlight=False, width=_width(sys.stderr))
 
 # -1 with -q (errors and results only), 0 by default, 1+ with -v (stage details, causes).
 verbosity = 0
@@ -52,13 +82,13 @@ def set_verbosity(level: int) -> None:
 def info(message: str) -> None:
     """A progress or next-step line on stderr; silent with -q."""
     if verbosity >= 0:
-        err.print(message, markup=False, highlight=False, emoji=False)
+        _err().print(message, markup=False, highlight=False, emoji=False)
 
 
 def detail(message: str) -> None:
     """A line for -v only."""
     if verbosity > 0:
-        err.print(message, markup=False, highlight=False, emoji=False)
+        _err().print(message, markup=False, highlight=False, emoji=False)
 
 
 def short_digest(digest: str, keep: int = 12) -> str:
@@ -68,12 +98,12 @@ def short_digest(digest: str, keep: int = 12) -> str:
 
 def wide() -> bool:
     """Whether stdout has room for full digests and the stage column."""
-    return out.width >= FULL_DIGEST_COLUMNS
+    return _out().width >= FULL_DIGEST_COLUMNS
 
 
 def interactive() -> bool:
     """Spinners and bars only on a terminal (and not with -q): nothing extra when piped."""
-    return verbosity >= 0 and err.is_terminal
+    return verbosity >= 0 and _err().is_terminal
 
 
 @contextlib.contextmanager
@@ -83,7 +113,7 @@ def step(name: str) -> Iterator[None]:
     if not interactive() or _progress is not None or _status is not None:
         yield
         return
-    _status = err.status(name, spinner="dots")
+    _status = _err().status(name, spinner="dots")
     _status.start()
     try:
         yield
@@ -107,7 +137,7 @@ def print_error(error: GasbuildError) -> None:
     from rich.markup import escape
 
     for problem in (error, *error.more):  # escaped: "gasbuild[torch]" is text, not a style tag
-        err.print(f"[bold red]error:[/] {escape(str(problem))}", highlight=False, emoji=False)
+        _err().print(f"[bold red]error:[/] {escape(str(problem))}", highlight=False, emoji=False)
 
 
 def print_warning(message: str) -> None:
@@ -115,7 +145,7 @@ def print_warning(message: str) -> None:
         return
     from rich.markup import escape
 
-    err.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, emoji=False)
+    _err().print(f"[yellow]warning:[/] {escape(message)}", highlight=False, emoji=False)
 
 
 def print_findings(origin: str, findings: list[Finding]) -> None:
@@ -123,7 +153,7 @@ def print_findings(origin: str, findings: list[Finding]) -> None:
         if verbosity < 0 and finding.severity != "error":
             continue
         colour = "red" if finding.severity == "error" else "yellow"
-        err.print(finding.format(origin), style=colour, markup=False, highlight=False)
+        _err().print(finding.format(origin), style=colour, markup=False, highlight=False)
 
 
 def print_json(data: Any) -> None:
@@ -161,20 +191,21 @@ def human_size(size: int) -> str:
 def table(title: str, columns: list[str], rows: list[list[str]]) -> None:
     """A table when it fits the terminal unwrapped; otherwise one record per line (cells
     separated by two spaces), so nothing is cut or folded into an unreadable column."""
+    from rich.table import Table
     from rich.text import Text
 
     widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)]
-    if sum(widths) + 3 * (len(columns) - 1) > out.width:
-        out.print(title, markup=False, highlight=False)
+    if sum(widths) + 3 * (len(columns) - 1) > _out().width:
+        _out().print(title, markup=False, highlight=False)
         for row in rows:
-            out.print("  ".join(cell for cell in row if cell), markup=False, highlight=False)
+            _out().print("  ".join(cell for cell in row if cell), markup=False, highlight=False)
         return
     grid = Table(title=Text(title), title_justify="left", show_edge=False, pad_edge=False)
     for column in columns:
         grid.add_column(column, no_wrap=True)
     for row in rows:
         grid.add_row(*(Text(cell) for cell in row))  # cells are data, never markup
-    out.print(grid)
+    _out().print(grid)
 
 
 _progress: Any = None
@@ -204,7 +235,7 @@ def progress_factory() -> Callable[[str, int | None], Callable[[int], None]]:
                 DownloadColumn(binary_units=True),  # KiB/MiB, as the tables; never "0.0 kB"
                 TransferSpeedColumn(),
                 TimeRemainingColumn(),
-                console=err,
+                console=_err(),
                 transient=True,
             )
             _progress.start()
@@ -266,15 +297,15 @@ def print_template_list(templates: Sequence[Template]) -> None:
         for t in templates
     ]
     table("templates", ["name", "modality", "needs", "description"], rows)
-    out.print("\nArguments of one template: gasbuild templates NAME", highlight=False)
+    _out().print("\nArguments of one template: gasbuild templates NAME", highlight=False)
 
 
 def print_template(template: Template) -> None:
     from rich.markup import escape
 
-    out.print(f"[bold]{template.name}[/]: {escape(template.description)}", highlight=False)
-    out.print(f"modalities: {', '.join(template.modalities)}", highlight=False)
-    out.print(f"needs: {', '.join(('torch', *template.requires))}", highlight=False)
+    _out().print(f"[bold]{template.name}[/]: {escape(template.description)}", highlight=False)
+    _out().print(f"modalities: {', '.join(template.modalities)}", highlight=False)
+    _out().print(f"needs: {', '.join(('torch', *template.requires))}", highlight=False)
     rows = [[name, arg.describe(), arg.help] for name, arg in template.args.items()]
     table("arguments", ["name", "type", "help"], rows)
     from gasbuild.templates import example_args
@@ -283,4 +314,4 @@ def print_template(template: Template) -> None:
         f"\n[models.{template.modalities[0]}]\n"
         f'architecture = {{ template = "{template.name}", args = {example_args(template)} }}'
     )
-    out.print(snippet, markup=False, highlight=False)
+    _out().print(snippet, markup=False, highlight=False)

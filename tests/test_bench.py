@@ -23,6 +23,10 @@ CASES = {
     "gasbuild check (no smoke)",
     "gasbuild push",
     "read-all upload",
+    "python -c pass",
+    "python -c 'import click'",
+    "gasbuild --help",
+    "gasbuild no-op (recorded)",
 }
 
 
@@ -58,4 +62,8 @@ def test_bench_runs_at_a_tiny_size(tmp_path: Path) -> None:
     measured = {m["case"]: m for m in size["measurements"]}
     assert set(measured) >= CASES
     assert all(m["min"] > 0 and m["peak_rss_mib"] > 0 for m in measured.values())
+    assert "no-op (recorded) / openssl sha256" in size["ratios"]
+    top = size["top_imports"]["no-op (recorded)"]
+    assert top and all(row["cumulative_us"] >= 0 for row in top)
+    assert not {"pydantic", "jinja2", "torch"} & {row["module"] for row in top}
     assert not (REPO / "bench" / "results" / "tiny.json").exists()

@@ -31,12 +31,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any, TypeVar
-
-import httpx
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gasbuild.errors import GasbuildError, PublishError, TransportError
 from gasbuild.publish.epistula import Signer, sign_request
+
+if TYPE_CHECKING:  # imported where requests are made: `gasbuild status` needs none of it
+    import httpx
 
 DEFAULT_UPLOAD_URL = "https://upload.bitmind.ai/upload"
 CHUNK_SIZE = 1 << 20
@@ -182,6 +183,8 @@ class Timeouts:
     pool: float = 10.0
 
     def httpx(self) -> httpx.Timeout:
+        import httpx
+
         return httpx.Timeout(connect=self.connect, read=self.read, write=self.write, pool=self.pool)
 
 
@@ -208,6 +211,8 @@ class GasApiClient:
         self._sleep = sleep
         self._clock = clock
         self._rng = rng
+        import httpx
+
         self._http = httpx.Client(
             transport=transport,
             timeout=(timeouts or Timeouts()).httpx(),
@@ -514,6 +519,8 @@ def _gave_up(step: str, error: TransportError, attempts: int, waited: float) -> 
 @contextmanager
 def _transport_errors(step: str) -> Iterator[None]:
     """Turn httpx's timeouts, resets and refused connections into a retryable TransportError."""
+    import httpx
+
     try:
         yield
     except httpx.TimeoutException as exc:

@@ -31,9 +31,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from gasbuild.check.findings import Finding
 from gasbuild.errors import (
@@ -77,6 +75,9 @@ from gasbuild.publish.gasapi import (
 from gasbuild.publish.receipts import BurnRecord, BurnStore, Receipt, ReceiptStore
 from gasbuild.publish.wallet import Hotkey, load_hotkey
 from gasbuild.submission import MODALITIES, Modality
+
+if TYPE_CHECKING:
+    import httpx
 
 UPLOAD_URL_ENV = "GASBUILD_UPLOAD_URL"
 VERTICALS = ("general", "human")
