@@ -31,10 +31,13 @@ def _gasbuild(*args: str) -> list[str]:
 
 
 def record_noop(bench: Any, build: list[str]) -> None:
-    """Bring the project to a recorded no-op: wait out the racy window of the zips just
-    written, then one full no-op build writes the record the next builds replay."""
+    """Bring the project to a recorded no-op: wait out the racy window of the files just
+    written; a first build re-hashes what the stat cache could not yet trust (its records were
+    written within the racy window too), then a full no-op build writes the record the next
+    builds replay."""
     time.sleep(RACY_SECONDS + 0.1)
-    subprocess.run(build, cwd=bench.project, env=bench.env, check=True, capture_output=True)
+    for _ in range(2):
+        subprocess.run(build, cwd=bench.project, env=bench.env, check=True, capture_output=True)
     if not (bench.project / RECORD).exists():
         raise RuntimeError("the full no-op build wrote no record; the fast path cannot answer")
 
