@@ -14,7 +14,7 @@ import textwrap
 from collections import Counter
 from pathlib import Path
 
-from gasbuild.check.static import (
+from gasbuild.check.static.policy import (
     EXTRA_BLOCKED_BUILTINS,
     EXTRA_BLOCKED_MEMBERS,
     FILE_WRITERS,
@@ -60,22 +60,22 @@ def render_lists() -> str:
         ("Blocked submodules", "gasbuild.submission.BLOCKED_SUBMODULES", BLOCKED_SUBMODULES),
         (
             "Also blocked builtins (gasbuild's addition)",
-            "gasbuild.check.static.EXTRA_BLOCKED_BUILTINS",
+            "gasbuild.check.static.policy.EXTRA_BLOCKED_BUILTINS",
             EXTRA_BLOCKED_BUILTINS,
         ),
         (
             "Also blocked members (gasbuild's addition)",
-            "gasbuild.check.static.EXTRA_BLOCKED_MEMBERS",
+            "gasbuild.check.static.policy.EXTRA_BLOCKED_MEMBERS",
             EXTRA_BLOCKED_MEMBERS,
         ),
         (
             "Functions that write files",
-            "gasbuild.check.static.FILE_WRITERS",
+            "gasbuild.check.static.policy.FILE_WRITERS",
             FILE_WRITERS,
         ),
         (
             "Methods that write or delete files, on any object",
-            "gasbuild.check.static.WRITE_METHODS",
+            "gasbuild.check.static.policy.WRITE_METHODS",
             WRITE_METHODS,
         ),
     ]
