@@ -451,7 +451,7 @@ CASES: list[Case] = [
     _static("import-requests", model_py_with("import requests\n"), "GAS303"),
     _static("import-pickle", model_py_with("import pickle\n"), "GAS303"),
     _static("import-unlisted", model_py_with("import yaml\n"), "GAS304"),
-    _static("import-torch-utils-data", model_py_with("import torch.utils.data\n"), "GAS304"),
+    _static("import-torch-optim", model_py_with("import torch.optim\n"), "GAS304"),
     _static("future-import", model_py_with("from __future__ import annotations\n"), "GAS304"),
     _static("relative-import", model_py_with("from . import helpers\n"), "GAS305"),
     _static("eval-call", model_py_with("", "\nX = eval('1 + 1')\n"), "GAS306"),

@@ -6,7 +6,8 @@ The network's own lists live in ``gasbuild.submission``; these tables are what t
 
 from __future__ import annotations
 
-from typing import Final
+from dataclasses import dataclass
+from typing import Final, Literal
 
 from gasbuild.check.findings import Severity
 from gasbuild.submission import (
@@ -43,62 +44,164 @@ EXTRA_BLOCKED_BUILTINS: Final[frozenset[str]] = frozenset(
 )
 OPEN = "open"
 
-# Members that download, load native code or unpickle, beyond BLOCKED_SUBMODULES.
-EXTRA_BLOCKED_MEMBERS: Final[frozenset[str]] = frozenset(
-    {
-        "torch.hub",
-        "torch.ops.load_library",
-        "torch.classes",
-        "torch.package",
-        "torch.utils.model_zoo",
-        "torch.jit.load",
-        "torch.jit.trace_module",
-        "torch.cuda.jiterator",
-        "torch.distributed",
-        "numpy.f2py",
-        "numpy.distutils",
-        "transformers.dynamic_module_utils",
-        "torch.jit.CompilationUnit",
-        # private native bindings and compilers: never needed by a model's own code
-        "torch._C",
-        "torch._dynamo",
-        "torch._inductor",
-        "torch._ops",
-        "torch._classes",
-        "torch._library",
-    }
+# Members that download, run programs, load native code, generate code or unpickle, beyond
+# BLOCKED_SUBMODULES. Each entry blocks itself and everything under it.
+EXTRA_BLOCKED_MEMBERS: Final[frozenset[str]] = _words(
+    """
+    torch.hub torch.ops.load_library torch.ops.import_module torch.classes torch.package
+    torch.utils.model_zoo torch.jit.load torch.jit.save torch.jit.trace_module
+    torch.jit.CompilationUnit torch.cuda.jiterator torch.distributed torch.multiprocessing
+    torch.fx torch.library torch.testing torch.onnx torch.export torch.compiler torch.profiler
+    torch.autograd.profiler torch._C torch._dynamo torch._inductor torch._ops torch._classes
+    torch._library
+    numpy.f2py numpy.distutils numpy.testing numpy.lib.npyio numpy.lib.format numpy.lib.utils
+    numpy.DataSource numpy.loadtxt numpy.genfromtxt numpy.fromregex numpy.recfromtxt
+    numpy.recfromcsv numpy.lookfor numpy.info numpy.source numpy.ma.dump numpy.ma.dumps
+    numpy.ma.load numpy.ma.loads
+    scipy.datasets skimage.io skimage.data skimage.viewer
+    torchvision.io torchvision.datasets torchaudio.io torchaudio.kaldi_io torchaudio.datasets
+    torchaudio.utils torchaudio.backend torchaudio.load torchaudio.info
+    PIL.ImageShow PIL.ImageGrab PIL.EpsImagePlugin
+    cv2.VideoCapture decord.VideoReader decord.AudioReader decord.AVReader decord.VideoLoader
+    transformers.dynamic_module_utils transformers.utils.hub transformers.utils.import_utils
+    transformers.file_utils transformers.pipeline transformers.pipelines
+    transformers.testing_utils transformers.commands transformers.agents transformers.tools
+    transformers.load_tool transformers.integrations transformers.trainer transformers.Trainer
+    transformers.training_args transformers.hf_argparser transformers.onnx
+    transformers.debug_utils transformers.deepspeed
+    timm.utils timm.models.load_model_config_from_hf timm.models.push_to_hf_hub
+    ultralytics.utils ultralytics.hub fvcore.common
+    """
 )
+# Namespaces of allowed packages that are blocked except for the names listed: torch.jit compiles
+# and loads code, torch.utils holds compilers, environment probes that run commands, data loaders
+# that start processes, and torch.serialization is pickle. SPEC §2: anything not allowed is blocked.
+NAMESPACE_ALLOWLISTS: Final[dict[str, frozenset[str]]] = {
+    "torch.jit": _words(
+        """is_scripting is_tracing ignore unused export Final annotate Attribute ScriptModule
+        ScriptFunction interface Error isinstance"""
+    ),
+    "torch.utils": _words("checkpoint hooks dlpack flop_counter weak module_tracker"),
+    "torch.serialization": frozenset({"load"}),
+    "numpy.lib": _words("stride_tricks scimath mixins array_utils NumpyVersion"),
+}
+# Private names (``_x``) and test helpers of allowed packages are blocked: numpy's test helpers
+# run code and commands, ``torch.fx.graph_module._exec_with_source`` execs source. These private
+# helpers are used by ordinary model code and reach nothing.
+PRIVATE_ALLOWED: Final[frozenset[str]] = _words(
+    """torch._assert torch.nn.modules.utils._pair torch.nn.modules.utils._single
+    torch.nn.modules.utils._triple torch.nn.modules.utils._quadruple
+    torch.nn.modules.utils._ntuple"""
+)
+TEST_COMPONENTS: Final[frozenset[str]] = _words("testing tests test testing_utils test_utils")
 # Functions that write files; a model only ever reads its weights.
-FILE_WRITERS: Final[frozenset[str]] = frozenset(
-    {
-        "torch.save",
-        "numpy.save",
-        "numpy.savez",
-        "numpy.savez_compressed",
-        "numpy.savetxt",
-        "safetensors.torch.save_file",
-        "safetensors.numpy.save_file",
-        "torchaudio.save",
-        "torchvision.utils.save_image",
-        "cv2.imwrite",
-        "cv2.VideoWriter",
-    }
+FILE_WRITERS: Final[frozenset[str]] = _words(
+    """
+    torch.save torch.serialization.save numpy.save numpy.savez numpy.savez_compressed
+    numpy.savetxt numpy.lib.format.write_array safetensors.torch.save_file
+    safetensors.torch.save_model safetensors.numpy.save_file safetensors.flax.save_file
+    safetensors.tensorflow.save_file safetensors.paddle.save_file safetensors.mlx.save_file
+    torchaudio.save torchvision.utils.save_image cv2.imwrite cv2.imwritemulti cv2.VideoWriter
+    cv2.FileStorage scipy.io.savemat scipy.io.wavfile.write scipy.io.mmwrite scipy.io.hb_write
+    """
 )
-# Methods that write or delete files, distinctive enough to flag on any object.
-WRITE_METHODS: Final[frozenset[str]] = frozenset(
-    {
-        "write_text",
-        "write_bytes",
-        "unlink",
-        "rmdir",
-        "touch",
-        "symlink_to",
-        "hardlink_to",
-        "chmod",
-        "tofile",
-        "save_pretrained",
-    }
+# Methods that write or delete files, distinctive enough to flag on any object, called or not.
+WRITE_METHODS: Final[frozenset[str]] = _words(
+    """
+    write_text write_bytes unlink rmdir touch mkdir symlink_to hardlink_to link_to chmod lchmod
+    tofile save_pretrained save_file save_model savemat savez savez_compressed savetxt imwrite
+    imsave save_image write_file write_png write_jpeg write_video save_checkpoint
+    export_chrome_trace export_stacks
+    """
 )
+# Common method names that write (or, for show, start a viewer program) when *called* on a file,
+# image or array object; as plain attributes (``self.save = [...]``) they mean nothing.
+CALLED_WRITE_METHODS: Final[frozenset[str]] = _words("save write writelines dump show")
+# ``Path.rename(target)`` and ``Path.replace(target)`` take one argument; ``str.replace`` two.
+ONE_ARGUMENT_WRITERS: Final[frozenset[str]] = frozenset({"rename", "replace"})
+# Methods that upload or download.
+NETWORK_METHODS: Final[frozenset[str]] = frozenset({"push_to_hub", "get_state_dict"})
+# The last name of a function of an allowed package that writes files, however it is reached.
+WRITER_NAMES: Final[frozenset[str]] = (
+    WRITE_METHODS
+    | frozenset({"save", "write", "writelines", "dump", "write_array", "mmwrite", "hb_write"})
+    | frozenset({"imwritemulti"})
+)
+# Builders of classes at run time (GAS312), beyond three-argument type().
+CLASS_BUILDERS: Final[frozenset[str]] = _words(
+    "dataclasses.make_dataclass abc.ABCMeta enum.EnumMeta enum.EnumType"
+)
+
+
+@dataclass(frozen=True)
+class Guard:
+    """One argument of a guarded call that decides whether the call is dangerous.
+
+    ``position`` is its index among positional arguments (None: keyword-only). Only a literal in
+    ``safe`` is safe: any other literal, any expression, and any ``*args``/``**kwargs`` that could
+    carry it are the dangerous value. ``absent`` says what leaving it out means.
+    """
+
+    keyword: str
+    position: int | None
+    safe: tuple[object, ...] | Literal["read mode"]
+    absent: Literal["safe", "warning", "error"]
+    danger: Literal["unpickle", "write", "download", "remote code"]
+
+
+# The ``safe`` of a file mode: any literal mode that does not write ("r", "rb", "rt").
+READ_MODE: Final = "read mode"
+# Builtin open(file, mode) and a method .open(mode): only a literal read mode is safe.
+OPEN_MODE: Final = Guard("mode", 1, READ_MODE, "safe", "write")
+_UNPICKLE = Guard("weights_only", None, (True,), "warning", "unpickle")
+_PRETRAINED = Guard("pretrained", 1, (False, None), "safe", "download")
+# Guarded calls of allowed packages, by dotted path.
+GUARDED_CALLS: Final[dict[str, tuple[Guard, ...]]] = {
+    "torch.load": (_UNPICKLE,),
+    "torch.serialization.load": (_UNPICKLE,),
+    "numpy.load": (
+        Guard("allow_pickle", 2, (False,), "safe", "unpickle"),
+        Guard("mmap_mode", 1, (None, "r", "c"), "safe", "write"),
+    ),
+    "numpy.lib.format.read_array": (Guard("allow_pickle", 1, (False,), "safe", "unpickle"),),
+    "numpy.lib.format.open_memmap": (Guard("mode", 1, ("r", "c"), "error", "write"),),
+    "numpy.memmap": (Guard("mode", 2, ("r", "c", "readonly", "copyonwrite"), "error", "write"),),
+    "torch.from_file": (Guard("shared", 1, (False, None), "safe", "write"),),
+    "timm.create_model": (_PRETRAINED,),
+    "timm.models.create_model": (_PRETRAINED,),
+    "timm.models.load_checkpoint": (_UNPICKLE,),
+    "timm.models.load_state_dict": (_UNPICKLE,),
+    "scipy.io.netcdf_file": (Guard("mode", 1, ("r",), "safe", "write"),),
+    "scipy.io.FortranFile": (Guard("mode", 1, ("r",), "safe", "write"),),
+}
+# Every torchvision model builder downloads when given weights.
+GUARDED_PREFIXES: Final[dict[str, tuple[Guard, ...]]] = {
+    "torchvision.models.": (
+        Guard("weights", None, (None,), "safe", "download"),
+        Guard("weights_backbone", None, (None,), "safe", "download"),
+    ),
+}
+# Methods guarded on any object (the receiver is rarely known): storage files opened shared
+# write back; from_pretrained runs remote code when told to trust it.
+GUARDED_METHODS: Final[dict[str, tuple[Guard, ...]]] = {
+    "from_file": (Guard("shared", 1, (False, None), "safe", "write"),),
+    "from_pretrained": (Guard("trust_remote_code", None, (False, None), "safe", "remote code"),),
+    "from_config": (Guard("trust_remote_code", None, (False, None), "safe", "remote code"),),
+}
+# Keywords that are dangerous on any call whenever they are given with a value not known safe.
+KEYWORD_GUARDS: Final[dict[str, Guard]] = {
+    "weights_only": Guard("weights_only", None, (True,), "safe", "unpickle"),
+    "allow_pickle": Guard("allow_pickle", None, (False,), "safe", "unpickle"),
+    "trust_remote_code": Guard("trust_remote_code", None, (False, None), "safe", "remote code"),
+    "pretrained": Guard("pretrained", None, (False, None), "safe", "download"),
+    "download": Guard("download", None, (False, None), "safe", "download"),
+}
+# Names of methods whose arguments must be seen: passed around as values they cannot be checked.
+CHECKED_METHODS: Final[frozenset[str]] = (
+    frozenset({"open"}) | frozenset(GUARDED_METHODS) | CALLED_WRITE_METHODS | ONE_ARGUMENT_WRITERS
+)
+# The pseudo-module of a method taken from an object gasbuild cannot resolve (``f = p.open``).
+METHOD_ROOT: Final = "<method>"
 BLOCKED_MEMBERS: Final = BLOCKED_SUBMODULES | EXTRA_BLOCKED_MEMBERS
 # Reached through a module object that is passed around, these cannot be followed: the parents of
 # blocked members (torch.jit, torch.utils, ...) may only be used as ``parent.member``.
@@ -113,8 +216,6 @@ DISTINCTIVE_MEMBERS: Final = frozenset(
 # Submodules whose names collide with a blocked top-level module but are harmless.
 _BENIGN_SUBMODULES: Final = frozenset({"torch.signal"})
 NOT_SMUGGLED: Final = ALLOWED_IMPORTS | _BENIGN_SUBMODULES
-PICKLE_LOADERS: Final = frozenset({"torch.load", "torch.serialization.load"})
-NUMPY_LOADERS: Final = frozenset({"numpy.load"})
 STRING_EVALUATORS: Final = frozenset({"typing.get_type_hints", "typing.ForwardRef"})
 
 # Known submodules of allowed modules, so that ``from torch import jit`` is told apart from
@@ -195,6 +296,14 @@ SUBMODULES: Final[dict[str, frozenset[str]]] = {
     "collections": frozenset({"abc"}),
 }
 
+# Modules gasbuild knows by name: passed around as values, their members cannot be followed.
+KNOWN_MODULES: Final[frozenset[str]] = (
+    ALLOWED_IMPORTS
+    | frozenset(f"{parent}.{child}" for parent, kids in SUBMODULES.items() for child in kids)
+    | WATCHED_PARENTS
+)
+ALLOWED_TOP_LEVEL: Final[frozenset[str]] = frozenset(m.split(".")[0] for m in ALLOWED_IMPORTS)
+
 # Dunder methods a model may define (in a class body) without reaching interpreter internals.
 ALLOWED_DUNDER_METHODS: Final[frozenset[str]] = _words(
     """__init__ __post_init__ __call__ __repr__ __str__ __len__ __getitem__ __setitem__
@@ -205,7 +314,11 @@ ALLOWED_DUNDER_METHODS: Final[frozenset[str]] = _words(
 ALLOWED_DUNDER_STORES: Final = frozenset({"__all__", "__slots__", "__version__"})
 # Strings that name nothing a model needs when they stand alone as a call argument or key: the
 # members of blocked chains, minus words too common to mean anything on their own.
-_GENERIC_WORDS: Final = frozenset({"utils", "ops", "classes", "package", "load", "cuda", "library"})
+_GENERIC_WORDS: Final = _words(
+    """utils ops classes package load cuda library data io info source common tools backend
+    datasets pipeline pipelines export compiler profiler onnx testing integrations commands
+    agents trainer Trainer dump dumps loads save hub fx"""
+)
 WRITE_MODE = frozenset("wax+")
 MODE_LETTERS = frozenset("rwaxbt+")
 BLOCKED_WORDS: Final = (
@@ -244,6 +357,6 @@ DUNDER_NAME_HINTS: Final[dict[str, str]] = {
 FUTURE = "__future__"
 
 Verdict = tuple[str, Severity, str, str]  # code, severity, message, hint
-WEIGHTS_ONLY = "without weights_only=True"
+PICKLE_HINT = "unpickling runs arbitrary code; load weights with safetensors' load_file"
 DOWNLOAD_HINT = "the network may run the model offline; ship every weight in the safetensors file"
 STRING_HINT = "names built or looked up from strings evade the checks; write the code out plainly"

@@ -7,6 +7,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Final
 
+from gasbuild.check.static.policy import CHECKED_METHODS, METHOD_ROOT
+
 # Alias resolution: rounds of propagation, dotted depth and alternatives per name (cycles end).
 _ALIAS_ROUNDS = 12
 _MAX_DEPTH = 12
@@ -81,10 +83,20 @@ def collect_symbols(tree: ast.Module) -> Symbols:
         changed = False
         for is_attr, name, value in links:
             table = symbols.attrs if is_attr else symbols.names
-            changed |= symbols.bind(table, name, symbols.resolve(value))
+            changed |= symbols.bind(table, name, _origins(symbols, value))
         if not changed:
             break
     return symbols
+
+
+def _origins(symbols: Symbols, value: ast.expr) -> set[str]:
+    """What an assigned value stands for; a checked method of an object gasbuild cannot resolve
+    (``f = path.open``) stands for the method itself, so that ``f("w")`` is judged as
+    ``path.open("w")``."""
+    found = symbols.resolve(value)
+    if not found and isinstance(value, ast.Attribute) and value.attr in CHECKED_METHODS:
+        return {f"{METHOD_ROOT}.{value.attr}"}
+    return found
 
 
 def import_bindings(node: ast.Import | ast.ImportFrom) -> Iterator[tuple[str, str]]:

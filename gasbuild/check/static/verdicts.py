@@ -3,23 +3,31 @@
 from __future__ import annotations
 
 from gasbuild.check.static.policy import (
+    ALLOWED_TOP_LEVEL,
     BLOCKED_CALL,
     BLOCKED_IMPORT,
     BLOCKED_MEMBER,
     BLOCKED_MEMBERS,
     CALL_HINTS,
+    CLASS_BUILDERS,
     DISTINCTIVE_MEMBERS,
     DUNDER,
     DUNDER_HINT,
     DYNAMIC_CODE,
     FILE_WRITERS,
     FUTURE,
+    GUARDED_CALLS,
+    GUARDED_PREFIXES,
+    NAMESPACE_ALLOWLISTS,
     NOT_SMUGGLED,
     OPEN,
-    PICKLE_LOADERS,
+    PRIVATE_ALLOWED,
     STRING_EVALUATORS,
     SUBMODULES,
+    TEST_COMPONENTS,
     UNLISTED_IMPORT,
+    WRITER_NAMES,
+    Guard,
     Verdict,
 )
 from gasbuild.submission import (
@@ -66,18 +74,40 @@ def blocked_prefix(module: str) -> str | None:
 
 
 def blocked_member(dotted: str) -> str | None:
-    """The blocked member (torch.jit.script, torch.hub ...) that ``dotted`` is or lies under."""
+    """The blocked member that ``dotted`` is or lies under, or None.
+
+    Blocked are: the listed members (torch.jit.script, torch.hub ...) and what lies under them;
+    names of a namespace with an allow-list (torch.jit, torch.utils ...) that it does not list;
+    and private (``_x``) or test components (``testing``) of an allowed package's paths.
+    """
     parts = dotted.split(".")
     for end in range(2, len(parts) + 1):
         prefix = ".".join(parts[:end])
         if prefix in BLOCKED_MEMBERS:
             return prefix
+        parent, name = ".".join(parts[: end - 1]), parts[end - 1]
+        allowed = NAMESPACE_ALLOWLISTS.get(parent)
+        if allowed is not None and name not in allowed:
+            return prefix
+        if parts[0] in ALLOWED_TOP_LEVEL and _is_private_or_test(name, prefix):
+            return prefix
     return None
+
+
+def _is_private_or_test(name: str, prefix: str) -> bool:
+    if name in TEST_COMPONENTS:
+        return True
+    return name.startswith("_") and not is_dunder(name) and prefix not in PRIVATE_ALLOWED
 
 
 def member_verdict(member: str, reached: str) -> Verdict:
     via = "" if member == reached else f" (via {reached})"
-    hint = "it compiles, downloads or loads native code or pickles; the network refuses it"
+    last = member.rsplit(".", 1)[-1]
+    if last.startswith("_") or last in TEST_COMPONENTS:
+        kind = "test helper" if last in TEST_COMPONENTS else "private name"
+        hint = "private and test helpers of allowed packages run code; use the public API"
+        return BLOCKED_MEMBER, "error", f"use of the {kind} {member}{via}", hint
+    hint = "it compiles, downloads, runs programs, loads native code or unpickles"
     return BLOCKED_MEMBER, "error", f"use of blocked {member}{via}", hint
 
 
@@ -94,7 +124,16 @@ def _smuggled_module(dotted: str) -> str | None:
 
 
 def chain_verdict(dotted: str) -> Verdict | None:
-    """The verdict on using the resolved attribute chain ``dotted`` (e.g. ``torch.jit.script``)."""
+    """The verdict on using the resolved attribute chain ``dotted`` (e.g. ``torch.jit.script``).
+
+    Guarded calls (torch.load, numpy.load ...) are judged where they are called, by their
+    arguments; file writers are refused however they are reached.
+    """
+    if dotted in GUARDED_CALLS:
+        return None
+    if is_file_writer(dotted):
+        message = f"use of {dotted}, which writes files"
+        return BLOCKED_CALL, "error", message, CALL_HINTS[OPEN]
     member = blocked_member(dotted)
     if member is not None:
         return member_verdict(member, dotted)
@@ -102,20 +141,34 @@ def chain_verdict(dotted: str) -> Verdict | None:
     if smuggled is not None:
         message = f"blocked module {smuggled!r} reached through {dotted!r}"
         return BLOCKED_MEMBER, "error", message, "a blocked module is blocked however it is reached"
-    if dotted in FILE_WRITERS:
-        message = f"use of {dotted}, which writes files"
-        return BLOCKED_CALL, "error", message, CALL_HINTS[OPEN]
     if dotted in STRING_EVALUATORS:
         message = f"use of {dotted}, which evaluates strings as code"
         return DYNAMIC_CODE, "error", message, _EVALUATOR_HINT
-    if dotted in PICKLE_LOADERS:
-        message = f"reference to {dotted}; calls must pass weights_only=True"
-        return BLOCKED_MEMBER, "warning", message, PICKLE_HINT
+    if dotted in CLASS_BUILDERS:
+        message = f"use of {dotted}, which builds a class at run time"
+        return DYNAMIC_CODE, "error", message, "write a class statement"
     return None
 
 
+def is_file_writer(dotted: str) -> bool:
+    """A writer of an allowed package: listed, or named like one (``skimage.io.imsave``)."""
+    if dotted in FILE_WRITERS:
+        return True
+    parts = dotted.split(".")
+    return len(parts) > 1 and parts[0] in ALLOWED_TOP_LEVEL and parts[-1] in WRITER_NAMES
+
+
+def guards_of(dotted: str) -> tuple[Guard, ...]:
+    """The guarded arguments of the allowed function ``dotted`` (empty when none)."""
+    if dotted in GUARDED_CALLS:
+        return GUARDED_CALLS[dotted]
+    for prefix, guards in GUARDED_PREFIXES.items():
+        if dotted.startswith(prefix) and dotted.count(".") == prefix.count("."):
+            return guards
+    return ()
+
+
 _EVALUATOR_HINT = "write annotations as real types and never resolve them at run time"
-PICKLE_HINT = "torch.load unpickles arbitrary objects; load weights with safetensors' load_file"
 
 
 def tail_verdict(attrs: list[str]) -> Verdict | None:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable
 
+from gasbuild.check.static.calls import argument_state, guard_verdict
 from gasbuild.check.static.policy import (
     ALLOWED_DUNDER_METHODS,
     ALLOWED_DUNDER_STORES,
     BLOCKED_CALL,
     BLOCKED_MEMBER,
     CALL_HINTS,
+    CALLED_WRITE_METHODS,
+    CHECKED_METHODS,
     DOWNLOAD_HINT,
     DUNDER,
     DUNDER_HINT,
@@ -18,17 +21,20 @@ from gasbuild.check.static.policy import (
     DYNAMIC_CODE,
     EXTRA_BLOCKED_BUILTINS,
     FUTURE,
+    GUARDED_METHODS,
+    KEYWORD_GUARDS,
+    KNOWN_MODULES,
     METHOD_HINTS,
-    NUMPY_LOADERS,
+    METHOD_ROOT,
+    NETWORK_METHODS,
+    ONE_ARGUMENT_WRITERS,
     OPEN,
-    PICKLE_LOADERS,
+    OPEN_MODE,
     RELATIVE_IMPORT,
     STRING_HINT,
     UNLISTED_IMPORT,
-    WATCHED_PARENTS,
-    WEIGHTS_ONLY,
     WRITE_METHODS,
-    WRITE_MODE,
+    Guard,
     Verdict,
 )
 from gasbuild.check.static.report import Report
@@ -40,11 +46,12 @@ from gasbuild.check.static.strings import (
     suspicious_string,
 )
 from gasbuild.check.static.verdicts import (
-    PICKLE_HINT,
     blocked_member,
     chain_verdict,
+    guards_of,
     import_member_verdict,
     is_dunder,
+    is_file_writer,
     member_verdict,
     module_verdict,
     tail_verdict,
@@ -86,6 +93,8 @@ class Checker:
         self.super_inits: set[int] = set()  # the `.__init__` of super().__init__(...)
         self.folds: dict[int, str] = {}  # string value of constant string expressions
         self.reported_strings: set[int] = set()  # string expressions already reported
+        self.passed: set[int] = set()  # checked methods passed as values
+        self.pretrained_calls: list[ast.Call] = []  # from_pretrained calls judged after folding
         self.enters: dict[type[ast.AST], Callable[[ast.AST], None]] = {
             ast.Import: self._import,
             ast.ImportFrom: self._import_from,
@@ -106,6 +115,11 @@ class Checker:
             ast.MatchStar: self._pattern_name,
             ast.MatchClass: self._match_class,
             ast.MatchMapping: self._match_mapping,
+            ast.List: self._container,
+            ast.Tuple: self._container,
+            ast.Set: self._container,
+            ast.Dict: self._container,
+            ast.Lambda: self._lambda,
         }
 
     def enter(self, node: ast.AST) -> None:
@@ -121,6 +135,19 @@ class Checker:
         if isinstance(node, SCOPES):
             self.scopes.pop()
         self._fold(node)
+        if self.pretrained_calls and self.pretrained_calls[-1] is node:
+            assert isinstance(node, ast.Call)
+            self._remote_ids(self.pretrained_calls.pop())
+
+    def _container(self, node: ast.AST) -> None:
+        assert isinstance(node, ast.List | ast.Tuple | ast.Set | ast.Dict)
+        values = node.values if isinstance(node, ast.Dict) else node.elts
+        for value in values:
+            self._mark_passed(value)
+
+    def _lambda(self, node: ast.AST) -> None:
+        assert isinstance(node, ast.Lambda)
+        self._mark_passed(node.body)
 
     # ---- imports (GAS303/304/305)
 
@@ -225,89 +252,141 @@ class Checker:
         if isinstance(func, ast.Name) and func.id == "type" and _arity(node) == 3:
             message = "type(name, bases, namespace) builds a class at run time"
             self.report.add(DYNAMIC_CODE, self.report.at(node), message, "write a class statement")
-        if isinstance(func, ast.Attribute) and func.attr == OPEN:
-            self._method_open(node)
-        self._loader_call(node)
-        self._keywords(node)
+        judged = self._guarded_call(node)
+        self._keyword_guards(node, judged)
         self._format_call(node)
         for value in [*node.args, *(k.value for k in node.keywords)]:
             self._string_constant(value, "passed to a call")
+            self._mark_passed(value)
 
     def _open(self, node: ast.Call) -> None:
-        mode = _argument(node, 1, "mode")
-        spread = any(isinstance(a, ast.Starred) for a in node.args)
-        spread |= any(k.arg is None for k in node.keywords)
-        where = self.report.at(node.func)
-        if spread or (mode is not None and not _is_str(mode)):
-            message = "open() with a mode gasbuild cannot read: it may write files"
-            self.report.add(BLOCKED_CALL, where, message, CALL_HINTS[OPEN])
-        elif isinstance(mode, ast.Constant) and set(str(mode.value)) & WRITE_MODE:
-            message = f"open() for writing (mode {mode.value!r})"
-            self.report.add(BLOCKED_CALL, where, message, CALL_HINTS[OPEN])
-        else:
-            message = "open() reads a file the submission does not ship"
-            self.report.add(BLOCKED_CALL, where, message, CALL_HINTS[OPEN], "warning")
+        """Builtin open(): a write, or a mode gasbuild cannot read, is an error; reading warns."""
+        state = argument_state(node, OPEN_MODE)
+        verdict = guard_verdict("open()", OPEN_MODE, state)
+        if verdict is not None:
+            self.report.verdict(verdict, self.report.at(node.func))
+            return
+        message = "open() reads a file the submission does not ship"
+        self.report.add(
+            BLOCKED_CALL, self.report.at(node.func), message, CALL_HINTS[OPEN], "warning"
+        )
 
-    def _method_open(self, node: ast.Call) -> None:
-        """``Path.open("w")`` and friends: a literal write mode given to any ``.open()`` method."""
-        assert isinstance(node.func, ast.Attribute)
-        candidates = [*node.args[:2], _keyword(node, "mode")]
-        modes = [c.value for c in candidates if isinstance(c, ast.Constant)]
-        for mode in modes:
+    def _guarded_call(self, node: ast.Call) -> set[str]:
+        """Judge a call by what its callee resolves to and by its method name.
+
+        Returns the keywords already judged, so the any-call keyword rules do not repeat them.
+        """
+        judged: set[str] = set()
+        targets = self.symbols.resolve(node.func)
+        methods = {t.split(".", 1)[1] for t in targets if t.startswith(METHOD_ROOT + ".")}
+        for target in sorted(targets):
+            for guard in guards_of(target):
+                judged.add(guard.keyword)
+                self._judge(node, f"{target}()", guard, self.report.at(node.func))
+        func = node.func
+        if isinstance(func, ast.Attribute) and not any(map(is_file_writer, targets)):
+            methods.add(func.attr)
+        for method in sorted(methods):
+            judged |= self._method_call(node, method, targets)
+        return judged
+
+    def _judge(
+        self, node: ast.Call, label: str, guard: Guard, where: tuple[int, int] | None
+    ) -> None:
+        verdict = guard_verdict(label, guard, argument_state(node, guard))
+        if verdict is not None:
+            self.report.verdict(verdict, where)
+
+    def _method_call(self, node: ast.Call, method: str, targets: set[str]) -> set[str]:
+        """Methods judged on any object: .open(mode), .save(), .from_pretrained(...) ..."""
+        func = node.func
+        where = (
+            self.report.at_attr(func) if isinstance(func, ast.Attribute) else self.report.at(func)
+        )
+        label = f".{method}()"
+        if method == OPEN:
+            self._method_open(node, label, where)
+            return {"mode"}
+        judged: set[str] = set()
+        for guard in GUARDED_METHODS.get(method, ()):
+            judged.add(guard.keyword)
+            self._judge(node, label, guard, where)
+        if method == "from_pretrained" and not _keyword_is_true(node, "local_files_only"):
+            self.pretrained_calls.append(node)
+        if method in CALLED_WRITE_METHODS or (
+            method in ONE_ARGUMENT_WRITERS and _one_path_argument(node)
+        ):
+            self._called_writer(method, where)
+        if method in NETWORK_METHODS:
+            message = f"call of {label}, which uploads or downloads"
+            self.report.add(BLOCKED_MEMBER, where, message, DOWNLOAD_HINT)
+        del targets
+        return judged
+
+    def _method_open(self, node: ast.Call, label: str, where: tuple[int, int] | None) -> None:
+        """``.open(mode)``: Path.open takes the mode first, PIL's Image.open and the unbound
+        ``Path.open(path, mode)`` second; any literal write mode among the first two is refused."""
+        func = node.func
+        receiver = self.symbols.resolve(func.value) if isinstance(func, ast.Attribute) else set()
+        shifted = any(t == "PIL.Image" or t.startswith("pathlib.") for t in receiver)
+        position = 1 if shifted else 0
+        verdict = guard_verdict(label, OPEN_MODE, argument_state(node, OPEN_MODE, position))
+        if verdict is not None:
+            self.report.verdict(verdict, where)
+            return
+        for arg in node.args[:2]:
+            mode = arg.value if isinstance(arg, ast.Constant) else None
             if isinstance(mode, str) and is_write_mode(mode):
-                message = f".open() for writing (mode {mode!r})"
-                where = self.report.at_attr(node.func)
+                message = f"{label} for writing (mode {mode!r})"
                 self.report.add(BLOCKED_CALL, where, message, CALL_HINTS[OPEN])
 
-    def _loader_call(self, node: ast.Call) -> None:
-        """torch.load needs weights_only=True; numpy.load must not allow pickles."""
-        targets = self.symbols.resolve(node.func)
-        where = self.report.at(node.func)
-        if targets & PICKLE_LOADERS:
-            self.handled.add(id(node.func))
-            flag = _keyword(node, "weights_only")
-            if _is_const(flag, True):
-                return
-            explicit = _is_const(flag, False)
-            message = "torch.load " + ("with weights_only=False" if explicit else WEIGHTS_ONLY)
-            self.report.add(
-                BLOCKED_MEMBER, where, message, PICKLE_HINT, "error" if explicit else "warning"
-            )
-        if targets & NUMPY_LOADERS:
-            self.handled.add(id(node.func))
-            flag = _argument(node, 2, "allow_pickle")
-            if flag is not None and not _is_const(flag, False):
-                message = "numpy.load with allow_pickle: it unpickles arbitrary objects"
-                self.report.add(BLOCKED_MEMBER, where, message, "leave allow_pickle=False")
+    def _called_writer(self, method: str, where: tuple[int, int] | None) -> None:
+        if method == "show":
+            message = "call of .show(), which starts an image viewer program"
+            hint = "the network runs the model without a display; remove the call"
+            self.report.add(BLOCKED_MEMBER, where, message, hint)
+            return
+        message = f"call of .{method}(), which writes files"
+        self.report.add(BLOCKED_CALL, where, message, CALL_HINTS[OPEN])
 
-    def _keywords(self, node: ast.Call) -> None:
-        """Remote code and downloads at load time."""
-        remote = _keyword(node, "trust_remote_code")
-        if remote is not None and not _is_const(remote, False):
-            message = "trust_remote_code runs code downloaded at load time"
-            self.report.add(BLOCKED_MEMBER, self.report.at(remote), message, DOWNLOAD_HINT)
-        pretrained = _keyword(node, "pretrained")
-        if pretrained is not None and not (_is_const(pretrained, False) or _is_none(pretrained)):
-            message = "pretrained= downloads weights when the model loads"
-            where = self.report.at(pretrained)
-            self.report.add(BLOCKED_MEMBER, where, message, DOWNLOAD_HINT, "warning")
-        weights = _keyword(node, "weights")
-        if weights is not None and not _is_none(weights) and self._is_torchvision_model(node):
-            message = "weights= makes torchvision download weights when the model loads"
-            where = self.report.at(weights)
-            self.report.add(BLOCKED_MEMBER, where, message, DOWNLOAD_HINT, "warning")
+    def _keyword_guards(self, node: ast.Call, judged: set[str]) -> None:
+        """Keywords that are dangerous on any call: trust_remote_code, pretrained, download ..."""
+        for keyword in node.keywords:
+            guard = KEYWORD_GUARDS.get(keyword.arg or "")
+            if guard is None or guard.keyword in judged:
+                continue
+            label = f"{_callee_text(node.func)}()"
+            verdict = guard_verdict(label, guard, argument_state(node, guard))
+            if verdict is not None:
+                self.report.verdict(verdict, self.report.at(keyword.value))
+
+    def _remote_ids(self, node: ast.Call) -> None:
+        """``.from_pretrained()`` without local_files_only=True, judged once strings are folded:
+        a literal or built hub id downloads (and names what it fetches: an exfiltration channel);
+        a path computed at run time may be the submission's own folder, which is fine."""
         func = node.func
-        if (
-            isinstance(func, ast.Attribute)
-            and func.attr == "from_pretrained"
-            and not _keyword_is_true(node, "local_files_only")  # then it cannot download
-        ):
-            message = ".from_pretrained() downloads unless given a local directory"
-            hint = "fine for the submission's own config.json folder; ship weights in safetensors"
-            self.report.add(BLOCKED_MEMBER, self.report.at_attr(func), message, hint, "warning")
+        where = (
+            self.report.at_attr(func) if isinstance(func, ast.Attribute) else self.report.at(func)
+        )
+        first = node.args[0] if node.args and not isinstance(node.args[0], ast.Starred) else None
+        first = first or _keyword(node, "pretrained_model_name_or_path")
+        value = self.folds.get(id(first)) if first is not None else None
+        if value is not None and not value.startswith(("/", ".")):
+            message = f".from_pretrained({value!r}) downloads from the Hugging Face hub"
+            hint = "load from Path(weights_path).parent with local_files_only=True"
+            self.report.add(BLOCKED_MEMBER, where, message, hint)
+            return
+        message = ".from_pretrained() downloads unless given a local directory"
+        hint = "fine for the submission's own config.json folder; pass local_files_only=True"
+        self.report.add(BLOCKED_MEMBER, where, message, hint, "warning")
 
-    def _is_torchvision_model(self, node: ast.Call) -> bool:
-        return any(t.startswith("torchvision.models.") for t in self.symbols.resolve(node.func))
+    def _mark_passed(self, value: ast.expr) -> None:
+        """A checked method passed as a value (``partial(p.open, mode=m)``, ``map(img.save, ...)``)
+        is refused where it appears: whoever calls it later cannot be seen."""
+        if isinstance(value, ast.Starred):
+            value = value.value
+        if isinstance(value, ast.Attribute) and value.attr in CHECKED_METHODS:
+            self.passed.add(id(value))
 
     def _format_call(self, node: ast.Call) -> None:
         """``"{0.__globals__}".format(f)`` reads attributes without an Attribute node."""
@@ -333,6 +412,12 @@ class Checker:
         elif attr in WRITE_METHODS:
             message = f"use of .{attr}(), which writes or deletes files"
             self.report.add(BLOCKED_CALL, self.report.at_attr(node), message, CALL_HINTS[OPEN])
+        elif id(node) in self.passed:
+            message = (
+                f".{attr} passed as a value: the arguments it is called with cannot be checked"
+            )
+            hint = f"call .{attr}(...) directly, with literal arguments"
+            self.report.add(self._passed_code(attr), self.report.at_attr(node), message, hint)
         if id(node) not in self.inner and id(node) not in self.handled:
             self._reference(node)
 
@@ -372,11 +457,30 @@ class Checker:
             verdicts = [tail] if tail is not None else []
         for verdict in verdicts:
             self.report.verdict(verdict, where)
-        escaped = sorted(targets & WATCHED_PARENTS)
-        if escaped and id(node) not in self.alias_values and id(node) not in self.callees:
-            message = f"{escaped[0]} used as a value: its blocked members could not be followed"
-            hint = f"use {escaped[0]}.<member> directly"
+        if id(node) not in self.alias_values and id(node) not in self.callees:
+            self._escape(node, targets, where)
+
+    def _escape(self, node: ast.expr, targets: set[str], where: tuple[int, int] | None) -> None:
+        """A module, a guarded function or a checked method used as a value (passed, stored,
+        wrapped in functools.partial): what it reaches, or is called with, cannot be followed."""
+        modules = sorted(targets & KNOWN_MODULES)
+        if modules:
+            message = f"{modules[0]} used as a value: its members could not be followed"
+            hint = f"use {modules[0]}.<member> directly"
             self.report.add(BLOCKED_MEMBER, where, message, hint)
+        guarded = sorted(t for t in targets if guards_of(t) or t.startswith(METHOD_ROOT + "."))
+        if guarded:
+            name = guarded[0].replace(METHOD_ROOT, "")
+            message = f"{name} used as a value: the arguments it is called with cannot be checked"
+            hint = "call it directly, with literal arguments (no functools.partial, no aliases)"
+            code = self._passed_code(name.rsplit(".", 1)[-1])
+            self.report.add(code, where, message, hint)
+        del node
+
+    @staticmethod
+    def _passed_code(method: str) -> str:
+        writes = method in CALLED_WRITE_METHODS | ONE_ARGUMENT_WRITERS | {OPEN} and method != "show"
+        return BLOCKED_CALL if writes else BLOCKED_MEMBER
 
     def _handled_or_local(self, node: ast.Name) -> bool:
         return id(node) in self.handled or self._locally_bound(node.id)
@@ -496,3 +600,18 @@ def _keyword_is_true(node: ast.Call, name: str) -> bool:
         k.arg == name and isinstance(k.value, ast.Constant) and k.value.value is True
         for k in node.keywords
     )
+
+
+def _one_path_argument(node: ast.Call) -> bool:
+    """``p.rename(target)``/``p.replace(target)``: one argument, as Path takes (str.replace
+    takes two; ``tensor.rename(None)`` drops names)."""
+    if node.keywords or len(node.args) != 1 or isinstance(node.args[0], ast.Starred):
+        return False
+    return not _is_none(node.args[0])
+
+
+def _callee_text(func: ast.expr) -> str:
+    root, attrs = chain(func)
+    if root is None:
+        return "." + attrs[-1] if attrs else "a call"
+    return ".".join([root, *attrs])
