@@ -487,3 +487,111 @@ CASES: list[Case] = [
 CASES += BYPASSES
 
 WARNING_CODES = frozenset({"GAS310", "GAS311"})
+
+# Harmless controls: real model code that must give no finding at all (issue 14's "no false
+# alarm"): timm and torchvision builders without downloads, weights through safetensors or
+# torch.load(weights_only=True), config.json read from the weights' folder, str.replace,
+# private helpers ordinary model code uses (torch._assert), torch.jit decorators.
+HARMLESS_TIMM = '''\
+"""timm backbone, torch.load weights_only, config read from the weights folder."""
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import timm
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from PIL import Image
+from safetensors.torch import load_file
+
+
+class Detector(nn.Module):
+    def __init__(self, num_classes: int = 2, name: str = "resnet18", drop: float = 0.0) -> None:
+        super().__init__()
+        self.backbone = timm.create_model(name, pretrained=False, num_classes=0, drop_rate=drop)
+        self.head = nn.Linear(self.backbone.num_features, num_classes)
+        self.save = [1, 2]
+
+    @torch.jit.ignore
+    def no_weight_decay(self) -> set:
+        return set()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        torch._assert(x.dim() == 4, "expected [B, 3, H, W]")
+        if torch.jit.is_scripting():
+            pass
+        x = x.float() / 255.0
+        x = F.interpolate(x, size=(224, 224), mode="bilinear", align_corners=False)
+        feats = self.backbone.forward_features(x)
+        feats = torch.utils.checkpoint.checkpoint(
+            self.backbone.forward_head, feats, True, use_reentrant=False
+        )
+        keep = [f for i, f in enumerate([feats]) if i in self.save]
+        return self.head(feats)
+
+
+def _clean(state: dict) -> dict:
+    return {k.replace("module.", ""): v for k, v in state.items()}
+
+
+def load_model(weights_path: str, num_classes: int = 2, **kwargs: Any) -> nn.Module:
+    config_path = Path(weights_path).parent / "config.json"
+    if config_path.exists():
+        text = config_path.read_text(encoding="utf-8")
+        with open(config_path, "r", encoding="utf-8") as handle:
+            text = handle.read()
+        with config_path.open("rb") as handle:
+            raw = handle.read()
+    model = Detector(num_classes=num_classes, **kwargs)
+    if weights_path.endswith(".safetensors"):
+        state = load_file(weights_path, device="cpu")
+    else:
+        state = torch.load(weights_path, map_location="cpu", weights_only=True)
+    model.load_state_dict(_clean(state), strict=True)
+    window = np.hanning(8).astype(np.float32)
+    img = Image.fromarray(np.zeros((2, 2), dtype=np.uint8))
+    name = Path(weights_path).name.replace(".safetensors", "")
+    return model.train(False)
+'''
+
+HARMLESS_TRANSFORMERS = """\
+from pathlib import Path
+
+import torch
+import torchvision
+import transformers
+from safetensors import safe_open
+from safetensors.torch import load_file
+from torch import nn
+from torchvision.models import resnet50
+
+
+class Wrapper(nn.Module):
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.net(pixel_values=pixels.float() / 255.0).logits
+
+
+def load_model(weights_path: str, num_classes: int = 2) -> nn.Module:
+    folder = str(Path(weights_path).parent)
+    config = transformers.AutoConfig.from_pretrained(folder, local_files_only=True)
+    net = transformers.AutoModelForImageClassification.from_config(config)
+    tensors = {}
+    with safe_open(weights_path, framework="pt", device="cpu") as f:
+        for key in f.keys():
+            tensors[key] = f.get_tensor(key)
+    net.load_state_dict(tensors)
+    backbone = resnet50(weights=None, num_classes=num_classes)
+    other = torchvision.models.efficientnet_b0(weights=None)
+    return Wrapper(net)
+"""
+
+HARMLESS: list[tuple[str, str]] = [
+    ("timm-torch-load-config", HARMLESS_TIMM),
+    ("transformers-torchvision-safe-open", HARMLESS_TRANSFORMERS),
+]
