@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from static_cases import BYPASSES
+
 # --------------------------------------------------------------------------------------------
 # The valid base: a tiny model whose state dict is written with safetensors.numpy (no torch).
 
@@ -495,6 +497,8 @@ CASES: list[Case] = [
         model_py_with("", "\nwith open('/tmp/x', 'w') as f:\n    pass\n"),
         "GAS306",
     ),
+    # issue 14: every kind of bypass through the allowed modules, as a submission
+    *(_static(name, source.decode(), code) for name, source, code, _ in BYPASSES),
     # GAS4xx: safetensors weights
     Case("weights-too-short", lambda: zip_files(with_weights(b"\x01\x02")), "GAS401"),
     Case(
