@@ -15,9 +15,12 @@ from collections import Counter
 from pathlib import Path
 
 from gasbuild.check.static.policy import (
+    CALLED_WRITE_METHODS,
     EXTRA_BLOCKED_BUILTINS,
     EXTRA_BLOCKED_MEMBERS,
     FILE_WRITERS,
+    GUARDED_CALLS,
+    NAMESPACE_ALLOWLISTS,
     WRITE_METHODS,
 )
 from gasbuild.submission import (
@@ -77,6 +80,24 @@ def render_lists() -> str:
             "Methods that write or delete files, on any object",
             "gasbuild.check.static.policy.WRITE_METHODS",
             WRITE_METHODS,
+        ),
+        (
+            "Methods that write (show: start a viewer) when called, on any object",
+            "gasbuild.check.static.policy.CALLED_WRITE_METHODS",
+            CALLED_WRITE_METHODS,
+        ),
+        (
+            "Namespaces blocked except for these names",
+            "gasbuild.check.static.policy.NAMESPACE_ALLOWLISTS",
+            {f"{space}.{name}" for space, names in NAMESPACE_ALLOWLISTS.items() for name in names},
+        ),
+        (
+            "Calls judged by their arguments (guarded calls)",
+            "gasbuild.check.static.policy.GUARDED_CALLS",
+            {
+                f"{call}({', '.join(g.keyword for g in guards)})"
+                for call, guards in GUARDED_CALLS.items()
+            },
         ),
     ]
     lines = [LISTS_BEGIN, ""]

@@ -23,18 +23,25 @@ Codes (every finding has file, line and 1-based character column, except a missi
     GAS306  error    a blocked builtin (eval exec compile __import__ getattr setattr globals
                      locals, plus vars delattr breakpoint input) called, referenced, or shadowed,
                      as a name or as a method (``model.eval()``, ``torch.compile``); file writes:
-                     ``open`` for writing or with an unknown mode, ``.open("w")``, torch.save,
-                     numpy.save*, save_file, ``.write_text()``, ``.unlink()`` ...
-                     warning: ``open`` for reading
+                     ``open``/``.open()`` for writing or with a mode that is not a literal,
+                     writers of allowed packages (torch.save, numpy.save*, save_file, savemat,
+                     ``Image.save``, ``.write_text()``, ``.mkdir()``, ``Path.rename`` ...) and
+                     guarded calls whose mode or flag writes (np.memmap, open_memmap,
+                     ``torch.from_file(shared=True)``); reading is no finding
     GAS307  error    a blocked member reached by any chain or alias: torch.jit.script/trace/load/
                      CompilationUnit, torch.utils.cpp_extension, numpy.ctypeslib, torch.hub,
-                     torch.ops.load_library, torch.classes, torch.package, torch._C ...; a blocked
-                     module reached through an allowed one (``pathlib.os``, ``torch.os``); a
-                     parent such as torch.jit passed around as a value; ``numpy.load`` with
-                     ``allow_pickle``; ``trust_remote_code``; ``torch.load(weights_only=False)``
-                     warning: ``torch.load`` without ``weights_only=True``; downloads at load
-                     time (``pretrained=``, ``.from_pretrained()`` without
-                     ``local_files_only=True``, torchvision ``weights=``)
+                     torch.ops.load_library, torch.classes, torch._C, torch.fx ...; names of
+                     torch.jit, torch.utils, torch.serialization, numpy.lib off their allow-lists;
+                     private (``_x``) and test (``testing``) components of allowed packages; a
+                     blocked module reached through an allowed one (``pathlib.os``); a module,
+                     guarded function or checked method used as a value (functools.partial);
+                     guarded calls whose argument unpickles or downloads: ``numpy.load``'s
+                     allow_pickle, ``torch.load``'s weights_only not literally True, pretrained=,
+                     download=, torchvision weights=, trust_remote_code, a hub id given to
+                     ``.from_pretrained()`` -- a non-literal or ``**spread`` argument counts
+                     as the dangerous value
+                     warning: ``torch.load`` without weights_only; ``.from_pretrained(folder)``
+                     of a run-time path without ``local_files_only=True``
     GAS308  error    dunder access (``__class__``, ``__dict__``, ``__builtins__``, ``__file__`` ...)
                      in attributes, names, parameters, keywords, class patterns and format
                      strings, except ordinary dunder method definitions and ``X.__init__(...)``
