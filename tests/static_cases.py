@@ -309,6 +309,32 @@ BYPASSES: list[Case] = [
     attack("torch-hub-via-alias", "", "h = torch.hub; return h.load('a/b', 'c')", "GAS307"),
     attack("dataset-download", "", "return m.MNIST('/tmp', download=True)", "GAS307"),
     attack("onnx-export", "", "return torch.onnx.export(m, m, '/tmp/x.onnx')", "GAS307"),
+    attack(
+        "detection-weights",
+        "import torchvision",
+        "return torchvision.models.detection.fasterrcnn_resnet50_fpn(weights='DEFAULT')",
+        "GAS307",
+    ),
+    attack(
+        "timm-hf-hub-name", "", "return timm.create_model('hf-hub:a/b', pretrained=False)", "GAS307"
+    ),
+    attack(
+        "transformers-utils-cached-file",
+        "import transformers",
+        "return transformers.utils.cached_file('a/b', 'c')",
+        "GAS307",
+    ),
+    attack(
+        "ultralytics-yolo", "import ultralytics", "return ultralytics.YOLO('yolov8n.pt')", "GAS307"
+    ),
+    attack(
+        "torchaudio-pipelines",
+        "import torchaudio",
+        "return torchaudio.pipelines.WAV2VEC2_BASE.get_model()",
+        "GAS307",
+    ),
+    attack("config-to-json-file", "", "return m.config.to_json_file('/tmp/x')", "GAS306"),
+    attack("ultralytics-export", "", "return m.export(format='onnx')", "GAS306"),
     # modules passed around: their members cannot be followed
     attack("module-in-list", "import numpy as np", "return [np][0].save('/tmp/x', m)", "GAS307"),
     attack("module-as-argument", "import numpy as np", "return m(np)", "GAS307"),

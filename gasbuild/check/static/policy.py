@@ -69,8 +69,15 @@ EXTRA_BLOCKED_MEMBERS: Final[frozenset[str]] = _words(
     transformers.load_tool transformers.integrations transformers.trainer transformers.Trainer
     transformers.training_args transformers.hf_argparser transformers.onnx
     transformers.debug_utils transformers.deepspeed
+    transformers.TrainingArguments transformers.Seq2SeqTrainer
+    transformers.Seq2SeqTrainingArguments transformers.HfArgumentParser
+    torchaudio.pipelines torchaudio.prototype torchaudio.lib
     timm.utils timm.models.load_model_config_from_hf timm.models.push_to_hf_hub
-    ultralytics.utils ultralytics.hub fvcore.common
+    timm.models.load_pretrained timm.models.load_custom_pretrained
+    ultralytics.utils ultralytics.hub ultralytics.engine ultralytics.models ultralytics.data
+    ultralytics.solutions ultralytics.YOLO ultralytics.YOLOE ultralytics.YOLOWorld
+    ultralytics.RTDETR ultralytics.SAM ultralytics.FastSAM ultralytics.NAS
+    fvcore.common
     """
 )
 # Namespaces of allowed packages that are blocked except for the names listed: torch.jit compiles
@@ -111,16 +118,26 @@ WRITE_METHODS: Final[frozenset[str]] = _words(
     write_text write_bytes unlink rmdir touch mkdir symlink_to hardlink_to link_to chmod lchmod
     tofile save_pretrained save_file save_model savemat savez savez_compressed savetxt imwrite
     imsave save_image write_file write_png write_jpeg write_video save_checkpoint
-    export_chrome_trace export_stacks
+    export_chrome_trace export_stacks to_json_file save_vocabulary dumpToFile dumpToPbtxt
+    writeTextGraph
     """
 )
 # Common method names that write (or, for show, start a viewer program) when *called* on a file,
 # image or array object; as plain attributes (``self.save = [...]``) they mean nothing.
-CALLED_WRITE_METHODS: Final[frozenset[str]] = _words("save write writelines dump show")
+CALLED_WRITE_METHODS: Final[frozenset[str]] = _words("save write writelines dump show export")
 # ``Path.rename(target)`` and ``Path.replace(target)`` take one argument; ``str.replace`` two.
 ONE_ARGUMENT_WRITERS: Final[frozenset[str]] = frozenset({"rename", "replace"})
 # Methods that upload or download.
 NETWORK_METHODS: Final[frozenset[str]] = frozenset({"push_to_hub", "get_state_dict"})
+# The last name of a function of an allowed package that downloads or uploads.
+DOWNLOADER_NAMES: Final[frozenset[str]] = _words(
+    """cached_file cached_files cached_path hf_hub_download snapshot_download download_url
+    download_url_to_file load_state_dict_from_url download_file_from_google_drive
+    download_and_extract_archive download_cached_file urlretrieve get_file_from_repo
+    load_pretrained load_custom_pretrained push_to_hub push_to_hf_hub"""
+)
+# timm model names that make create_model fetch a config (and weights) from the network.
+TIMM_REMOTE_PREFIXES: Final[tuple[str, ...]] = ("hf-hub:", "hf_hub:", "http:", "https:")
 # The last name of a function of an allowed package that writes files, however it is reached.
 WRITER_NAMES: Final[frozenset[str]] = (
     WRITE_METHODS

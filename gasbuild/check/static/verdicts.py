@@ -11,6 +11,8 @@ from gasbuild.check.static.policy import (
     CALL_HINTS,
     CLASS_BUILDERS,
     DISTINCTIVE_MEMBERS,
+    DOWNLOAD_HINT,
+    DOWNLOADER_NAMES,
     DUNDER,
     DUNDER_HINT,
     DYNAMIC_CODE,
@@ -137,6 +139,10 @@ def chain_verdict(dotted: str) -> Verdict | None:
     member = blocked_member(dotted)
     if member is not None:
         return member_verdict(member, dotted)
+    parts = dotted.split(".")
+    if len(parts) > 1 and parts[0] in ALLOWED_TOP_LEVEL and parts[-1] in DOWNLOADER_NAMES:
+        message = f"use of {dotted}, which downloads or uploads"
+        return BLOCKED_MEMBER, "error", message, DOWNLOAD_HINT
     smuggled = _smuggled_module(dotted)
     if smuggled is not None:
         message = f"blocked module {smuggled!r} reached through {dotted!r}"
@@ -163,7 +169,7 @@ def guards_of(dotted: str) -> tuple[Guard, ...]:
     if dotted in GUARDED_CALLS:
         return GUARDED_CALLS[dotted]
     for prefix, guards in GUARDED_PREFIXES.items():
-        if dotted.startswith(prefix) and dotted.count(".") == prefix.count("."):
+        if dotted.startswith(prefix):
             return guards
     return ()
 

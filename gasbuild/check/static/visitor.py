@@ -21,6 +21,7 @@ from gasbuild.check.static.policy import (
     DYNAMIC_CODE,
     EXTRA_BLOCKED_BUILTINS,
     FUTURE,
+    GUARDED_CALLS,
     GUARDED_METHODS,
     KEYWORD_GUARDS,
     KNOWN_MODULES,
@@ -32,6 +33,7 @@ from gasbuild.check.static.policy import (
     OPEN_MODE,
     RELATIVE_IMPORT,
     STRING_HINT,
+    TIMM_REMOTE_PREFIXES,
     UNLISTED_IMPORT,
     WRITE_METHODS,
     Guard,
@@ -279,12 +281,23 @@ class Checker:
             for guard in guards_of(target):
                 judged.add(guard.keyword)
                 self._judge(node, f"{target}()", guard, self.report.at(node.func))
+            if target in GUARDED_CALLS and target.endswith("create_model"):
+                self._timm_name(node, target)
         func = node.func
         if isinstance(func, ast.Attribute) and not any(map(is_file_writer, targets)):
             methods.add(func.attr)
         for method in sorted(methods):
             judged |= self._method_call(node, method, targets)
         return judged
+
+    def _timm_name(self, node: ast.Call, target: str) -> None:
+        """``timm.create_model("hf-hub:org/name")`` fetches the config from the network."""
+        name = node.args[0] if node.args else _keyword(node, "model_name")
+        value = name.value if isinstance(name, ast.Constant) else None
+        if name is not None and isinstance(value, str) and value.startswith(TIMM_REMOTE_PREFIXES):
+            message = f"{target}({value!r}) fetches the model from the network"
+            hint = "give an architecture name (resnet18, vit_base_patch16_224 ...)"
+            self.report.add(BLOCKED_MEMBER, self.report.at(name), message, hint)
 
     def _judge(
         self, node: ast.Call, label: str, guard: Guard, where: tuple[int, int] | None
@@ -464,7 +477,9 @@ class Checker:
             message = f"{modules[0]} used as a value: its members could not be followed"
             hint = f"use {modules[0]}.<member> directly"
             self.report.add(BLOCKED_MEMBER, where, message, hint)
-        guarded = sorted(t for t in targets if guards_of(t) or t.startswith(METHOD_ROOT + "."))
+        guarded = sorted(
+            t for t in targets if t in GUARDED_CALLS or t.startswith(METHOD_ROOT + ".")
+        )
         if guarded:
             name = guarded[0].replace(METHOD_ROOT, "")
             message = f"{name} used as a value: the arguments it is called with cannot be checked"
