@@ -364,7 +364,7 @@ class Checker:
             guard = KEYWORD_GUARDS.get(keyword.arg or "")
             if guard is None or guard.keyword in judged:
                 continue
-            label = f"{_callee_text(node.func)}()"
+            label = _callee_text(node.func)
             verdict = guard_verdict(label, guard, argument_state(node, guard))
             if verdict is not None:
                 self.report.verdict(verdict, self.report.at(keyword.value))
@@ -622,7 +622,8 @@ def _one_path_argument(node: ast.Call) -> bool:
 
 
 def _callee_text(func: ast.expr) -> str:
+    """How a finding names the function called: ``np.load()``, ``.open()``, ``a call``."""
     root, attrs = chain(func)
     if root is None:
-        return "." + attrs[-1] if attrs else "a call"
-    return ".".join([root, *attrs])
+        return f".{attrs[-1]}()" if attrs else "a call"
+    return ".".join([root, *attrs]) + "()"
