@@ -14,10 +14,13 @@ import textwrap
 from collections import Counter
 from pathlib import Path
 
-from gasbuild.check.static import (
+from gasbuild.check.static.policy import (
+    CALLED_WRITE_METHODS,
     EXTRA_BLOCKED_BUILTINS,
     EXTRA_BLOCKED_MEMBERS,
     FILE_WRITERS,
+    GUARDED_CALLS,
+    NAMESPACE_ALLOWLISTS,
     WRITE_METHODS,
 )
 from gasbuild.submission import (
@@ -60,23 +63,41 @@ def render_lists() -> str:
         ("Blocked submodules", "gasbuild.submission.BLOCKED_SUBMODULES", BLOCKED_SUBMODULES),
         (
             "Also blocked builtins (gasbuild's addition)",
-            "gasbuild.check.static.EXTRA_BLOCKED_BUILTINS",
+            "gasbuild.check.static.policy.EXTRA_BLOCKED_BUILTINS",
             EXTRA_BLOCKED_BUILTINS,
         ),
         (
             "Also blocked members (gasbuild's addition)",
-            "gasbuild.check.static.EXTRA_BLOCKED_MEMBERS",
+            "gasbuild.check.static.policy.EXTRA_BLOCKED_MEMBERS",
             EXTRA_BLOCKED_MEMBERS,
         ),
         (
             "Functions that write files",
-            "gasbuild.check.static.FILE_WRITERS",
+            "gasbuild.check.static.policy.FILE_WRITERS",
             FILE_WRITERS,
         ),
         (
             "Methods that write or delete files, on any object",
-            "gasbuild.check.static.WRITE_METHODS",
+            "gasbuild.check.static.policy.WRITE_METHODS",
             WRITE_METHODS,
+        ),
+        (
+            "Methods that write (show: start a viewer) when called, on any object",
+            "gasbuild.check.static.policy.CALLED_WRITE_METHODS",
+            CALLED_WRITE_METHODS,
+        ),
+        (
+            "Namespaces blocked except for these names",
+            "gasbuild.check.static.policy.NAMESPACE_ALLOWLISTS",
+            {f"{space}.{name}" for space, names in NAMESPACE_ALLOWLISTS.items() for name in names},
+        ),
+        (
+            "Calls judged by their arguments (guarded calls)",
+            "gasbuild.check.static.policy.GUARDED_CALLS",
+            {
+                f"{call}({', '.join(g.keyword for g in guards)})"
+                for call, guards in GUARDED_CALLS.items()
+            },
         ),
     ]
     lines = [LISTS_BEGIN, ""]
