@@ -154,7 +154,7 @@ def _progress(label: str) -> Callable[[int, int], None] | None:
         if "advance" not in state:
             state["advance"] = bar(f"eval {label} (samples)", total)
             state["done"] = 0
-        state["advance"](done - state["done"])
+        state["advance"].advance(done - state["done"])
         state["done"] = done
 
     return advance

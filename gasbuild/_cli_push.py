@@ -19,7 +19,6 @@ paying coldkey, ask (``--yes`` skips the question), burn, record the receipt and
 from __future__ import annotations
 
 import functools
-import hashlib
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,8 +28,11 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from gasbuild._cliopts import checked_only, project_options
+from gasbuild.blobs import sha256_file
 from gasbuild.errors import UsageError, display_path
-from gasbuild.submission import MODALITIES, Modality
+from gasbuild.publish.status import hotkey_name, model_status, project_settings
+from gasbuild.resources import STATE_DIR
+from gasbuild.submission import MODALITIES, VERTICALS, Modality
 
 if TYPE_CHECKING:  # the publish modules (httpx, pydantic) load only when a command runs
     from gasbuild.manifest import Project
@@ -48,7 +50,6 @@ if TYPE_CHECKING:  # the publish modules (httpx, pydantic) load only when a comm
 
 Builder = Callable[["Project", "frozenset[Modality] | None"], "list[PushItem]"]
 
-STATE_DIR = ".gasbuild"
 GASCLI_RESUME = "the same `gascli d push` command (it resumes from the receipts)"
 GASCLI_BURN_HINT = (
     "run this command on a terminal to be offered the burn (it shows the cost and the paying"
@@ -363,43 +364,6 @@ def build_items(
     ]
 
 
-def hotkey_name(project: Project, modality: str) -> str:
-    """``[models.X] hotkey``, else ``[wallet] hotkey``."""
-    spec = getattr(project.manifest.models, modality)
-    return (spec.hotkey if spec is not None else None) or project.manifest.wallet.hotkey
-
-
-def project_settings(project: Project, **overrides: Any) -> PushSettings:
-    """PushSettings from gas.toml's [wallet] and [network]; ``overrides`` win when not None."""
-    from gasbuild.publish.push import PushSettings
-
-    wallet, network = project.manifest.wallet, project.manifest.network
-    values: dict[str, Any] = {
-        "wallet_name": wallet.name,
-        "wallet_path": _wallet_path(project, wallet.path),
-        "netuid": network.netuid,
-        "vertical": network.vertical,
-        "upload_url": network.upload_url,
-        "chain_endpoint": network.chain_endpoint,
-        "state_dir": project.root / STATE_DIR,
-        "mirror_url": _mirror_url(project),
-    }
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    return PushSettings(**values)
-
-
-def _mirror_url(project: Project) -> str | None:
-    """``[publish] mirror``: where pushed zips and receipts are also archived."""
-    return project.manifest.publish.mirror
-
-
-def _wallet_path(project: Project, path: str | None) -> str | None:
-    if not path:
-        return None
-    resolved = Path(path).expanduser()
-    return str(resolved if resolved.is_absolute() else project.root / resolved)
-
-
 def _push_and_report(
     items: list[PushItem],
     settings: PushSettings,
@@ -523,7 +487,7 @@ def _cli_events() -> Events:
 
     class CliEvents(Events):
         def __init__(self) -> None:
-            self._bars: dict[str, tuple[Callable[[int], None], int]] = {}
+            self._bars: dict[str, tuple[ui.Bar, int]] = {}
             self._last_countdown: dict[str, int] = {}
 
         def info(self, message: str) -> None:
@@ -539,15 +503,15 @@ def _cli_events() -> Events:
             bar = self._bars.get(label)
             if bar is None or sent < bar[1]:
                 if bar is not None:
-                    bar[0](-1)
+                    bar[0].finish()
                 bar = (ui.progress_factory()(f"upload {label}", total), 0)
-            advance, before = bar
-            advance(sent - before)
+            shown, before = bar
+            shown.advance(sent - before)
             if sent >= total:
-                advance(-1)
+                shown.finish()
                 self._bars.pop(label, None)
             else:
-                self._bars[label] = (advance, sent)
+                self._bars[label] = (shown, sent)
 
         def countdown(self, label: str, seconds_left: float) -> None:
             whole = int(seconds_left + 0.999)
@@ -590,79 +554,6 @@ def _status_command() -> click.Command:
     return status_command
 
 
-def model_status(project: Project, only: frozenset[Modality] | None) -> list[dict[str, Any]]:
-    """One row per declared model: local zip, receipt state, and whether the chain agrees."""
-    from gasbuild.publish.chain import CommitmentTooLong, chain_from_env, commitment_string
-    from gasbuild.publish.receipts import ReceiptStore
-    from gasbuild.publish.wallet import load_hotkey_address
-    from gasbuild.submission import zip_name
-
-    settings = project_settings(project)
-    store = ReceiptStore(settings.state_dir)
-    chain = None
-    rows = []
-    for target in project.targets(only):
-        path = project.out_dir / zip_name(target.modality)
-        digest = _sha256(path) if path.is_file() else None
-        receipt = store.load(digest) if digest else None
-        name = hotkey_name(project, target.modality)
-        ss58 = load_hotkey_address(settings.wallet_name, name, settings.wallet_path)
-        ss58 = ss58 or (receipt.hotkey_ss58 if receipt else None)
-        expected = None
-        if receipt and receipt.r2_key and digest and ss58:
-            try:
-                expected = commitment_string(receipt.r2_key, digest, ss58)
-            except CommitmentTooLong:
-                expected = None  # cannot be committed; "other commitment" if any is there
-        if chain is None:
-            chain = chain_from_env(settings.netuid, settings.chain_endpoint)
-        rows.append(
-            {
-                "modality": target.modality,
-                "zip": display_path(path) if digest else f"{display_path(path)} (not built)",
-                "sha256": digest,
-                "hotkey": ss58,
-                "receipt": receipt.state if receipt else None,
-                "model": receipt.model_id if receipt else None,
-                "chain": _chain_state(chain, ss58, settings.netuid, expected),
-                "eval": _last_eval(project, digest),
-            }
-        )
-    return rows
-
-
-def _last_eval(project: Project, digest: str | None) -> str | None:
-    """The sn34 score of this zip's last `gasbuild eval` (or push gate), if any."""
-    from gasbuild.eval.gate import last_score
-
-    score = last_score(project, digest) if digest else None
-    return None if score is None else f"{score:.4f}"
-
-
-def _chain_state(chain: Any, ss58: str | None, netuid: int, expected: str | None) -> str:
-    from gasbuild.errors import GasbuildError
-
-    if ss58 is None:
-        return "unknown (hotkey not found)"
-    try:
-        current = chain.get_commitment(ss58, netuid)
-    except GasbuildError as error:
-        return f"unknown ({error.message})"
-    if current is None:
-        return "no commitment"
-    if expected is None:
-        return "other commitment"
-    return "matches" if current == expected else "differs"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 # -- gascli d push --------------------------------------------------------------------------
 
 
@@ -688,7 +579,7 @@ def _gascli_push_command(hooks: Hooks) -> click.Command:
     )
     @click.option(
         "--vertical",
-        type=click.Choice(["general", "human"]),
+        type=click.Choice(VERTICALS),
         default="general",
         show_default=True,
         help="Competition vertical (human is not offered for audio).",
@@ -738,7 +629,8 @@ def _gascli_push_command(hooks: Hooks) -> click.Command:
         from gasbuild.publish.push import PushItem, PushSettings
 
         items = [
-            PushItem(m, p, _sha256(p), p.stat().st_size, wallet_hotkey) for m, p in chosen.items()
+            PushItem(m, p, sha256_file(p), p.stat().st_size, wallet_hotkey)
+            for m, p in chosen.items()
         ]
         interactive = sys.stdin.isatty()
         settings = PushSettings(

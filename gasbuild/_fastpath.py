@@ -34,10 +34,10 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from gasbuild import __version__
+from gasbuild._version import __version__
+from gasbuild.resources import STATE_DIR
 
 RECORD_NAME = "noop-build.json"
-STATE_DIR = ".gasbuild"
 MANIFEST_NAME = "gas.toml"
 LOCK_NAME = "gas.lock"
 RECORD_FORMAT = 1

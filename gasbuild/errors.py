@@ -13,17 +13,26 @@ live beside the code that raises them (the module in brackets) and subclass one 
     │   ├── ConversionError                 a checkpoint that cannot be converted [stages.convert]
     │   ├── LockMismatch                    --locked and gas.lock disagrees [lock]
     │   ├── TemplateError                   a malformed template directory [templates]
-    │   └── ArgError                        a template argument that does not fit [templates]
+    │   ├── ArgError                        a template argument that does not fit [templates]
+    │   ├── DataError                       an eval data folder laid out wrongly [eval.data]
+    │   ├── MissingDecoder                  no decoder installed for a media file [eval.media]
+    │   └── ScoreTooLow                     below [eval] min_score: push refused [eval.gate]
     ├── CheckFailed                exit 1   a submission has error findings (``gasbuild check``)
-    │   └── ExportError                     the ONNX export failed or disagrees [stages.export]
+    │   ├── ExportError                     the ONNX export failed or disagrees [stages.export]
+    │   └── EvalError                       the eval's model process failed [eval.engine]
     ├── BuildError                 exit 1   a stage failed for a reason that is not the input's
     ├── WeightsFormatError         exit 1   a safetensors header is malformed [check.weights]
     ├── TransportError             exit 1   network faults; ``retryable`` says whether to try again
-    │   └── ChainUnavailable                the chain endpoint cannot be reached [publish.chain]
+    │   ├── ChainUnavailable                the chain endpoint cannot be reached [publish.chain]
+    │   └── SubmissionInProgress            the service holds a reservation [publish.gasapi]
     └── PublishError               exit 1   upload or chain refused; never retried as such
         ├── AlreadyUploaded                 the service holds this file already [publish.gasapi]
         ├── UploadsDisabled                 the submission window is closed [publish.gasapi]
         ├── BurnRequired                    the free submission is used [publish.gasapi]
+        ├── BurnAlreadyUsed                 the burn receipt was spent already [publish.gasapi]
+        ├── BurnDeclined                    the user said no to a burn [publish.push]
+        ├── BurnFailed                      the chain refused the burn [publish.burn]
+        ├── BurnOutcomeUnknown              a burn that may or may not have landed [publish.burn]
         ├── BadSignature                    the service refused the Epistula signature
         ├── EpistulaError                   a request could not be signed [publish.epistula]
         ├── NotRegistered                   the hotkey is not registered [publish.chain]
@@ -33,6 +42,9 @@ live beside the code that raises them (the module in brackets) and subclass one 
 Code that talks to a user (the CLI) catches ``GasbuildError`` and prints ``str(error)``; anything
 else escaping is a bug in gasbuild and keeps its traceback. The sandbox's child scripts
 (``sandbox/*_child.py``) have private exceptions of their own that never leave their process.
+Two signals outside the tree never leave the function that catches them (internal: MediaError
+[eval.media], an unreadable file the eval skips with a warning; _NotRegular [check.container],
+a special file found when opening a zip).
 A test (tests/test_exported_members.py) keeps this drawing and the code in step.
 """
 

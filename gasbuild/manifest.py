@@ -32,6 +32,7 @@ from gasbuild.submission import (
     NAME_PATTERN,
     Format,
     Modality,
+    Vertical,
 )
 from gasbuild.urls import is_url, url_secret_problem
 
@@ -72,7 +73,7 @@ class NetworkSection(_Section):
     """Where submissions go (``[network]``)."""
 
     netuid: int = Field(34, ge=0, le=65535, description="Subnet UID; 34 is GAS on finney.")
-    vertical: Literal["general", "human"] = Field(
+    vertical: Vertical = Field(
         "general", description="Competition vertical; `human` is not offered for audio."
     )
     chain_endpoint: str | None = Field(

@@ -25,6 +25,7 @@ from gasbuild.cache import Cache, FileStat, action_key, files_digest
 from gasbuild.check import CheckOptions, Finding, StagedSubmission
 from gasbuild.errors import CheckFailed, SourceError, display_path
 from gasbuild.manifest import ModelTarget, Project, SourceSpec
+from gasbuild.resources import STATE_DIR
 from gasbuild.stages import convert, package, render
 from gasbuild.stages.fetch import Fetched, FetchOptions, Pins, cached_object, make_source
 from gasbuild.stages.package import Entry
@@ -274,7 +275,7 @@ def _smoke_state(options: BuildOptions, findings: list[Finding]) -> str:
 # validation holding one is never cached, so installing torch makes the next build run it.
 NOT_RUN_CODES = frozenset({"GAS600"})
 
-RENDERED_DIR = Path(".gasbuild") / "rendered"
+RENDERED_DIR = Path(STATE_DIR) / "rendered"
 
 
 def _by_source(

@@ -1,4 +1,5 @@
-"""Locate the data that ships with gasbuild (``templates/``, ``schemas/``, ``docs/``).
+"""Locate the data that ships with gasbuild (``templates/``, ``schemas/``, ``docs/``), and name
+the folder a project keeps its own state in (``STATE_DIR``).
 
 In a wheel they sit inside the package as ``gasbuild/_data/<name>`` (hatch force-include); in a
 source checkout or an editable install they are the repository's top-level folders.
@@ -9,6 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent
+# A project's own state, beside its gas.toml: push receipts and burns, eval results, the
+# rendered model.py of template builds, the no-op record. Kept out of git by `gasbuild init`.
+STATE_DIR = ".gasbuild"
 
 
 def data_dir(name: str) -> Path:

@@ -14,6 +14,9 @@ from typing import Final, Literal
 
 Modality = Literal["image", "video", "audio"]
 Format = Literal["safetensors", "onnx"]
+# The competition a submission enters; "human" is not offered for audio (SPEC.md §4).
+Vertical = Literal["general", "human"]
+VERTICALS: Final[tuple[Vertical, ...]] = ("general", "human")
 
 MODALITIES: Final[tuple[Modality, ...]] = ("image", "video", "audio")
 FORMATS: Final[tuple[Format, ...]] = ("safetensors", "onnx")

@@ -211,13 +211,32 @@ def table(title: str, columns: list[str], rows: list[list[str]]) -> None:
 _progress: Any = None
 
 
-def progress_factory() -> Callable[[str, int | None], Callable[[int], None]]:
-    """Progress bars on stderr for long transfers; ``advance(-1)`` finishes a bar."""
+class Bar:
+    """One progress bar: ``advance(n)`` bytes (or samples) done, ``finish()`` removes it.
 
-    def start(label: str, total: int | None) -> Callable[[int], None]:
+    Off a terminal (or with -q) a bar does nothing: nothing extra in logs and pipes.
+    """
+
+    def __init__(self, task: Any = None) -> None:
+        self._task = task
+
+    def advance(self, n: int) -> None:
+        if self._task is not None and _progress is not None:
+            _progress.advance(self._task, n)
+
+    def finish(self) -> None:
+        if self._task is not None and _progress is not None:
+            _progress.remove_task(self._task)
+        self._task = None
+
+
+def progress_factory() -> Callable[[str, int | None], Bar]:
+    """Progress bars on stderr for long transfers, one per (label, total bytes)."""
+
+    def start(label: str, total: int | None) -> Bar:
         global _progress
         if not interactive():
-            return _no_progress
+            return Bar()
         _end_status()
         from rich.progress import (
             BarColumn,
@@ -239,21 +258,9 @@ def progress_factory() -> Callable[[str, int | None], Callable[[int], None]]:
                 transient=True,
             )
             _progress.start()
-        task = _progress.add_task(label, total=total)
-
-        def advance(n: int) -> None:
-            if n < 0:
-                _progress.remove_task(task)
-            else:
-                _progress.advance(task, n)
-
-        return advance
+        return Bar(_progress.add_task(label, total=total))
 
     return start
-
-
-def _no_progress(n: int) -> None:
-    """Progress when stderr is not a terminal (or -q): nothing extra in logs and pipes."""
 
 
 def stop_progress() -> None:

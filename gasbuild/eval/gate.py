@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from gasbuild.blobs import atomic_write
 from gasbuild.errors import UserError, display_path
+from gasbuild.resources import STATE_DIR
 
 if TYPE_CHECKING:
     from gasbuild.cache import Cache
     from gasbuild.manifest import Project
 
-STATE_DIR = ".gasbuild"
 RECORD_DIR = "eval"
 NO_EVAL_HINT = "improve the model, lower [eval] min_score, or push with --no-eval"
 

@@ -74,14 +74,13 @@ from gasbuild.publish.gasapi import (
 )
 from gasbuild.publish.receipts import BurnRecord, BurnStore, Receipt, ReceiptStore
 from gasbuild.publish.wallet import Hotkey, load_hotkey
-from gasbuild.submission import MODALITIES, Modality
+from gasbuild.resources import STATE_DIR
+from gasbuild.submission import MODALITIES, VERTICALS, Modality
 
 if TYPE_CHECKING:
     import httpx
 
 UPLOAD_URL_ENV = "GASBUILD_UPLOAD_URL"
-VERTICALS = ("general", "human")
-STATE_DIR = ".gasbuild"
 BURN_RULE = (
     "the network counts one free submission per hotkey, whatever the modality; a further counted"
     " model on this hotkey needs a burn of 0.5 TAO worth of subnet-34 alpha"

@@ -27,8 +27,17 @@ STAGE_VERSION = "1"
 DOWNLOAD_ATTEMPTS = 3
 RETRY_BASE_SECONDS = 0.5
 
-# (description, total bytes or None) -> advance(n_bytes); advance(-1) closes the bar.
-ProgressFactory = Callable[[str, int | None], Callable[[int], None]]
+
+# (description, total bytes or None) -> a bar: .advance(n_bytes), .finish() when done.
+class ProgressBar(Protocol):
+    """What a download reports its bytes to (``ui.Bar`` on a terminal)."""
+
+    def advance(self, n: int) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+ProgressFactory = Callable[[str, int | None], ProgressBar]
 
 
 @dataclass(frozen=True)
@@ -327,7 +336,7 @@ def _stream_into_store(
     prefix = temp_name_prefix(Path("download"))
     fd, tmp_name = tempfile.mkstemp(dir=cache.temp_dir(), prefix=prefix, suffix=TEMP_SUFFIX)
     tmp = Path(tmp_name)
-    advance = options.progress(label, size) if options.progress else None
+    bar = options.progress(label, size) if options.progress else None
     try:
         sha, crc, total = hashlib.sha256(), 0, 0
         with os.fdopen(fd, "wb", buffering=0) as out:
@@ -339,8 +348,8 @@ def _stream_into_store(
                 crc = crc32(data, crc)
                 out.write(data)
                 total += len(data)
-                if advance:
-                    advance(len(data))
+                if bar:
+                    bar.advance(len(data))
             os.fsync(out.fileno())
         if size is not None and total != size:
             raise OSError(f"connection ended after {total} of {size} bytes")
@@ -353,8 +362,8 @@ def _stream_into_store(
         return blob
     finally:
         tmp.unlink(missing_ok=True)
-        if advance:
-            advance(-1)
+        if bar:
+            bar.finish()
 
 
 def _short(exc: BaseException) -> str:

@@ -1,0 +1,121 @@
+"""A project's push settings and status: the glue between a gas.toml and the publisher.
+
+``gasbuild push``, ``burn``, ``status`` and ``eval``'s gate read gas.toml's [wallet], [network]
+and [publish] tables through here; ``model_status`` is the table ``gasbuild status`` prints.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gasbuild.blobs import sha256_file
+from gasbuild.errors import display_path
+from gasbuild.resources import STATE_DIR
+from gasbuild.submission import Modality
+
+if TYPE_CHECKING:
+    from gasbuild.manifest import Project
+    from gasbuild.publish.push import PushSettings
+
+
+def hotkey_name(project: Project, modality: str) -> str:
+    """``[models.X] hotkey``, else ``[wallet] hotkey``."""
+    spec = getattr(project.manifest.models, modality)
+    return (spec.hotkey if spec is not None else None) or project.manifest.wallet.hotkey
+
+
+def project_settings(project: Project, **overrides: Any) -> PushSettings:
+    """PushSettings from gas.toml's [wallet] and [network]; ``overrides`` win when not None."""
+    from gasbuild.publish.push import PushSettings
+
+    wallet, network = project.manifest.wallet, project.manifest.network
+    values: dict[str, Any] = {
+        "wallet_name": wallet.name,
+        "wallet_path": _wallet_path(project, wallet.path),
+        "netuid": network.netuid,
+        "vertical": network.vertical,
+        "upload_url": network.upload_url,
+        "chain_endpoint": network.chain_endpoint,
+        "state_dir": project.root / STATE_DIR,
+        "mirror_url": _mirror_url(project),
+    }
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return PushSettings(**values)
+
+
+def _mirror_url(project: Project) -> str | None:
+    """``[publish] mirror``: where pushed zips and receipts are also archived."""
+    return project.manifest.publish.mirror
+
+
+def _wallet_path(project: Project, path: str | None) -> str | None:
+    if not path:
+        return None
+    resolved = Path(path).expanduser()
+    return str(resolved if resolved.is_absolute() else project.root / resolved)
+
+
+def model_status(project: Project, only: frozenset[Modality] | None) -> list[dict[str, Any]]:
+    """One row per declared model: local zip, receipt state, and whether the chain agrees."""
+    from gasbuild.publish.chain import CommitmentTooLong, chain_from_env, commitment_string
+    from gasbuild.publish.receipts import ReceiptStore
+    from gasbuild.publish.wallet import load_hotkey_address
+    from gasbuild.submission import zip_name
+
+    settings = project_settings(project)
+    store = ReceiptStore(settings.state_dir)
+    chain = None
+    rows = []
+    for target in project.targets(only):
+        path = project.out_dir / zip_name(target.modality)
+        digest = sha256_file(path) if path.is_file() else None
+        receipt = store.load(digest) if digest else None
+        name = hotkey_name(project, target.modality)
+        ss58 = load_hotkey_address(settings.wallet_name, name, settings.wallet_path)
+        ss58 = ss58 or (receipt.hotkey_ss58 if receipt else None)
+        expected = None
+        if receipt and receipt.r2_key and digest and ss58:
+            try:
+                expected = commitment_string(receipt.r2_key, digest, ss58)
+            except CommitmentTooLong:
+                expected = None  # cannot be committed; "other commitment" if any is there
+        if chain is None:
+            chain = chain_from_env(settings.netuid, settings.chain_endpoint)
+        rows.append(
+            {
+                "modality": target.modality,
+                "zip": display_path(path) if digest else f"{display_path(path)} (not built)",
+                "sha256": digest,
+                "hotkey": ss58,
+                "receipt": receipt.state if receipt else None,
+                "model": receipt.model_id if receipt else None,
+                "chain": _chain_state(chain, ss58, settings.netuid, expected),
+                "eval": _last_eval(project, digest),
+            }
+        )
+    return rows
+
+
+def _last_eval(project: Project, digest: str | None) -> str | None:
+    """The sn34 score of this zip's last `gasbuild eval` (or push gate), if any."""
+    from gasbuild.eval.gate import last_score
+
+    score = last_score(project, digest) if digest else None
+    return None if score is None else f"{score:.4f}"
+
+
+def _chain_state(chain: Any, ss58: str | None, netuid: int, expected: str | None) -> str:
+    from gasbuild.errors import GasbuildError
+
+    if ss58 is None:
+        return "unknown (hotkey not found)"
+    try:
+        current = chain.get_commitment(ss58, netuid)
+    except GasbuildError as error:
+        return f"unknown ({error.message})"
+    if current is None:
+        return "no commitment"
+    if expected is None:
+        return "other commitment"
+    return "matches" if current == expected else "differs"
