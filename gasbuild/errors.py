@@ -42,9 +42,9 @@ live beside the code that raises them (the module in brackets) and subclass one 
 Code that talks to a user (the CLI) catches ``GasbuildError`` and prints ``str(error)``; anything
 else escaping is a bug in gasbuild and keeps its traceback. The sandbox's child scripts
 (``sandbox/*_child.py``) have private exceptions of their own that never leave their process.
-Two signals outside the tree never leave the function that catches them (internal: MediaError
-[eval.media], an unreadable file the eval skips with a warning; _NotRegular [check.container],
-a special file found when opening a zip).
+Two signals outside the tree never leave the function that catches them (internal:
+MediaError [eval.media], an unreadable file the eval skips with a warning;
+_NotRegular [check.container], a special file found when opening a zip).
 A test (tests/test_exported_members.py) keeps this drawing and the code in step.
 """
 
