@@ -22,13 +22,17 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -48,6 +52,7 @@ from gasbuild.submission import (
 SANDBOX_DIR = Path(__file__).parent
 SMOKE_CHILD = SANDBOX_DIR / "smoke_child.py"
 EXPORT_CHILD = SANDBOX_DIR / "export_child.py"
+LAUNCHER = SANDBOX_DIR / "launch.py"  # contains the process, then runs the child script
 # Modules a loader child needs; their locations are handed to it, since -I drops PYTHONPATH.
 LOADER_MODULES = ("torch", "safetensors", "yaml")
 DEFAULT_DTYPE = "float32"  # the loader's dtype when the config names none (SPEC.md §2)
@@ -171,24 +176,117 @@ class ChildRun:
     returncode: int | None  # None: killed at the timeout
     stdout: str
     stderr: str
+    # The containment layers the launcher reported before any child code ran (contain.py).
+    layers: dict[str, str] = field(default_factory=dict)
+
+
+def sandbox_parent() -> Path:
+    """The one gasbuild-owned folder holding every sandbox's temporary directory (mode 0700),
+    so ``gasbuild cache gc`` finds what a killed gasbuild left behind."""
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    parent = Path(tempfile.gettempdir()) / f"gasbuild-sandbox-{uid}"
+    parent.mkdir(mode=0o700, exist_ok=True)
+    return parent
+
+
+@contextlib.contextmanager
+def sandbox_dir(prefix: str) -> Iterator[Path]:
+    """A fresh directory for one child, named ``<prefix><pid>-...`` under ``sandbox_parent``;
+    removed when the block ends (the pid tells ``sweep_sandbox_dirs`` whose it is)."""
+    root = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=sandbox_parent()))
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def sweep_sandbox_dirs() -> int:
+    """Remove sandbox directories whose owning process is gone; how many were removed."""
+    parent = Path(tempfile.gettempdir()) / f"gasbuild-sandbox-{os.getuid()}"
+    removed = 0
+    if not parent.is_dir():
+        return 0
+    for entry in parent.iterdir():
+        pid = _owner_pid(entry.name)
+        if pid is None or _alive(pid):
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        removed += 1
+    return removed
+
+
+def _owner_pid(name: str) -> int | None:
+    """The pid in ``<prefix><pid>-<random>``, or None for a name of another shape."""
+    head = name.rsplit("-", 1)[0]
+    digits = head.rsplit("-", 1)[-1]
+    return int(digits) if digits.isdigit() else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: not ours to judge
+    return True
+
+
+def sandbox_spec(job: dict[str, Any], root: Path, timeout: float) -> dict[str, Any]:
+    """What ``contain.py`` enforces for a job: who the parent is, the limits, and where the
+    child may read (Python, the modules it is handed, the submission and the targets of its
+    symlinks) and write (``root/work`` and ``root/home`` only)."""
+    memory_mb = int(job.get("memory_mb") or 0)
+    threads = int(job.get("threads") or SMOKE_THREADS)
+    read = [sys.prefix, sys.base_prefix, str(Path(sys.executable).resolve().parent)]
+    read += [str(SANDBOX_DIR), *job.get("sys_path", [])]
+    model_dir = job.get("model_dir")
+    if isinstance(model_dir, str):
+        read.append(model_dir)
+        folder = Path(model_dir)
+        if folder.is_dir():
+            read += [str(p.resolve()) for p in folder.iterdir() if p.is_symlink()]
+    return {
+        "parent_pid": os.getpid(),
+        "memory_mb": memory_mb,
+        # CPU seconds: every thread busy for the whole wall-clock timeout, and a little more.
+        "cpu_seconds": math.ceil(timeout * threads) + 10,
+        # No file the child writes may be larger than what fits in its memory.
+        "file_mb": memory_mb,
+        "read": list(dict.fromkeys(read)),
+        "write": [str(root / "work"), str(root / "home")],
+    }
 
 
 def run_child(
     job: dict[str, Any], root: Path, timeout: float, script: Path = SMOKE_CHILD
 ) -> ChildRun:
-    """Run a child script (the smoke test's, or the export stage's) on ``job`` in its own
-    process group, offline, in ``root/work``; kill the whole group at the timeout."""
+    """Run a child script (the smoke test's, the export stage's, the eval's) on ``job``,
+    contained (``launch.py`` then ``contain.py``), in ``root/work``, in its own process group.
+
+    The group is killed whenever the run ends: at the timeout, after a normal exit (a forked
+    ``sleep`` does not outlive the check), and on Ctrl-C, which is then raised again so the
+    command exits 130. A killed gasbuild takes the child along (``PR_SET_PDEATHSIG``)."""
     work = root / "work"
     work.mkdir()
+    env = child_env(root)
+    job = {**job, "sandbox": sandbox_spec(job, root, timeout)}
     proc = subprocess.Popen(
-        [sys.executable, "-I", str(script)],
+        [sys.executable, "-I", str(LAUNCHER), str(script)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=work,
-        env=child_env(root),
+        env=env,
         start_new_session=True,
     )
+    try:
+        return _wait(proc, job, timeout)
+    finally:
+        _kill_group(proc)
+
+
+def _wait(proc: subprocess.Popen[bytes], job: dict[str, Any], timeout: float) -> ChildRun:
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     out, err = _Tail(proc.stdout, _STDOUT_TAIL), _Tail(proc.stderr, _STDERR_TAIL)
     try:
@@ -201,11 +299,22 @@ def run_child(
     except subprocess.TimeoutExpired:
         _kill_group(proc)
         returncode = None
-    return ChildRun(returncode, out.text(_KILL_GRACE), err.text(_KILL_GRACE))
+    _kill_group(proc)  # what the child left running holds the pipes open
+    stdout = out.text(_KILL_GRACE)
+    return ChildRun(returncode, stdout, err.text(_KILL_GRACE), _layers(stdout))
+
+
+def _layers(stdout: str) -> dict[str, str]:
+    """The launcher's first line: which containment layers are active."""
+    for message in child_messages(stdout)[:1]:
+        layers = message.get("sandbox")
+        if isinstance(layers, dict):
+            return {str(k): str(v) for k, v in layers.items()}
+    return {}
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
 
