@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from gasbuild._cliopts import checked_only, project_options
+from gasbuild._cliopts import checked_only, project_options, smoke_limit_options
 from gasbuild.errors import UsageError, display_path
 from gasbuild.submission import MODALITIES, Modality
 
@@ -86,6 +86,7 @@ def _push_command(hooks: Hooks) -> click.Command:
     @click.option(
         "--no-smoke", is_flag=True, help="Skip the smoke test (in the build and the checks)."
     )
+    @smoke_limit_options
     def push_command(
         directory: Path | None,
         manifest_file: Path | None,
@@ -97,6 +98,8 @@ def _push_command(hooks: Hooks) -> click.Command:
         burn_receipts: Sequence[str],
         chain_endpoint: str | None,
         no_smoke: bool,
+        smoke_memory: int | None,
+        smoke_timeout: float | None,
     ) -> None:
         """Build (from the cache) and push the zips to GAS, then commit them on chain.
 
@@ -111,7 +114,12 @@ def _push_command(hooks: Hooks) -> click.Command:
         project = manifest.load(manifest.find_manifest(directory, manifest_file))
         chosen = checked_only(project, only)
         burns = _parse_burns(burn_receipts)
-        builder = hooks.builder or functools.partial(build_items, smoke=not no_smoke)
+        builder = hooks.builder or functools.partial(
+            build_items,
+            smoke=not no_smoke,
+            smoke_memory_mb=smoke_memory,
+            smoke_timeout=smoke_timeout,
+        )
         items = builder(project, chosen)
         settings = project_settings(
             project,
@@ -120,7 +128,12 @@ def _push_command(hooks: Hooks) -> click.Command:
             burn_receipts=burns,
             chain_endpoint=chain_endpoint,
         )
-        checker = hooks.checker or _real_checker(smoke=not no_smoke)
+        section = project.manifest.build
+        checker = hooks.checker or _real_checker(
+            smoke=not no_smoke,
+            memory_mb=smoke_memory or section.smoke_memory,
+            timeout=smoke_timeout or section.smoke_timeout,
+        )
         _push_and_report(items, settings, checker, as_json, confirm=not (yes or dry_run))
 
     return push_command
@@ -136,10 +149,12 @@ def _require_consent(given: bool) -> None:
     )
 
 
-def _real_checker(*, smoke: bool) -> Checker:
+def _real_checker(
+    *, smoke: bool, memory_mb: int | None = None, timeout: float | None = None
+) -> Checker:
     from gasbuild.publish.push import make_checker
 
-    return make_checker(smoke=smoke)
+    return make_checker(smoke=smoke, smoke_memory_mb=memory_mb, smoke_timeout=timeout)
 
 
 def _parse_burns(values: Sequence[str]) -> dict[str, BurnReceipt]:
@@ -164,7 +179,12 @@ def _parse_burns(values: Sequence[str]) -> dict[str, BurnReceipt]:
 
 
 def build_items(
-    project: Project, only: frozenset[Modality] | None, *, smoke: bool = True
+    project: Project,
+    only: frozenset[Modality] | None,
+    *,
+    smoke: bool = True,
+    smoke_memory_mb: int | None = None,
+    smoke_timeout: float | None = None,
 ) -> list[PushItem]:
     """Build the declared zips (cache hits make this cheap) and describe them for the push.
 
@@ -180,7 +200,12 @@ def build_items(
         report = plan.build(
             project,
             cache,
-            plan.BuildOptions(only=only, smoke=smoke),
+            plan.BuildOptions(
+                only=only,
+                smoke=smoke,
+                smoke_memory_mb=smoke_memory_mb,
+                smoke_timeout=smoke_timeout,
+            ),
             on_findings=ui.print_findings,
         )
     finally:

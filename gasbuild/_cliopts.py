@@ -86,3 +86,20 @@ def open_cache(project: Project, *, enabled: bool = True, offline: bool = False)
         remote_write=settings.remote_write,
         warn=ui.print_warning,
     )
+
+
+def smoke_limit_options(func: Any) -> Any:
+    """``--smoke-memory MB`` and ``--smoke-timeout S`` (default: gas.toml's ``[build]``, else
+    derived from the submission's size), for every command that runs the smoke test."""
+    func = click.option(
+        "--smoke-timeout",
+        type=click.FloatRange(min=1, min_open=False),
+        metavar="S",
+        help="Seconds the smoke test may run (default: 300 + 120 per GiB of the submission).",
+    )(func)
+    return click.option(
+        "--smoke-memory",
+        type=click.IntRange(min=256),
+        metavar="MB",
+        help="The smoke test's memory limit (default: 8192 + 4 x the submission's MB).",
+    )(func)

@@ -16,7 +16,13 @@ from typing import Any
 import click
 
 from gasbuild import __version__, _cli_push
-from gasbuild._cliopts import checked_only, maybe_project, open_cache, project_options
+from gasbuild._cliopts import (
+    checked_only,
+    maybe_project,
+    open_cache,
+    project_options,
+    smoke_limit_options,
+)
 from gasbuild.errors import GasbuildError, UsageError
 from gasbuild.submission import FORMATS, MODALITIES
 
@@ -69,7 +75,7 @@ def _build_options(func: Any) -> Any:
     ]
     for option in reversed(options):
         func = option(func)
-    return _project_options(func)
+    return _project_options(smoke_limit_options(func))
 
 
 def _run_build(
@@ -83,6 +89,8 @@ def _run_build(
     no_cache: bool,
     offline: bool,
     as_json: bool,
+    smoke_memory: int | None = None,
+    smoke_timeout: float | None = None,
     locked: bool = False,
     refresh: bool = False,
 ) -> None:
@@ -95,6 +103,8 @@ def _run_build(
         out_dir=None if out_dir is None else (Path.cwd() / out_dir),
         smoke=not no_smoke,
         deep=deep,
+        smoke_memory_mb=smoke_memory,
+        smoke_timeout=smoke_timeout,
         locked=locked,
         fetch=FetchOptions(offline=offline, refresh=refresh, progress=ui.progress_factory()),
     )
@@ -312,7 +322,9 @@ def templates(
     is_flag=True,
     help="ONNX: a dynamic input H/W is a warning (the benchmark feeds 224x224), not an error.",
 )
+@smoke_limit_options
 @click.option("--json", "as_json", is_flag=True, help="Print findings as JSON on stdout.")
+@click.option("-v", "--verbose", is_flag=True, help="Also print which sandbox layers held.")
 def check(
     paths: Sequence[Path],
     modality: str | None,
@@ -321,7 +333,10 @@ def check(
     deep: bool,
     smoke_batch: int,
     allow_dynamic_hw: bool,
+    smoke_memory: int | None,
+    smoke_timeout: float | None,
     as_json: bool,
+    verbose: bool,
 ) -> None:
     """Check submissions as strictly as the network: zips, directories, or a gas.toml.
 
@@ -334,13 +349,17 @@ def check(
     from gasbuild.check import CheckOptions
     from gasbuild.check import paths as checking
 
+    sandboxes: list[dict[str, str]] = []  # the containment layers of each smoke test run
     opts = CheckOptions(
         modality=modality,  # type: ignore[arg-type]
         format=fmt,  # type: ignore[arg-type]
         deep=deep,
         smoke=not no_smoke,
         smoke_batch=smoke_batch,
+        smoke_memory_mb=smoke_memory,
+        smoke_timeout=smoke_timeout,
         allow_dynamic_hw=allow_dynamic_hw,
+        on_sandbox=sandboxes.append,
     )
     reports = checking.check_paths(list(paths), opts, open_cache=open_cache)
     errors = sum(1 for _, fs in reports for f in fs if f.severity == "error")
@@ -354,9 +373,14 @@ def check(
                 ],
                 "errors": errors,
                 "warnings": warnings,
+                "sandbox": sandboxes,
             }
         )
     else:
+        if verbose:
+            for layers in sandboxes:
+                held = ", ".join(f"{k}: {v}" for k, v in layers.items())
+                ui.err.print(f"sandbox: {held}", markup=False, highlight=False)
         for origin, findings in reports:
             ui.print_findings(origin, findings)
             verdict = "FAIL" if any(f.severity == "error" for f in findings) else "ok"

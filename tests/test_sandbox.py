@@ -78,9 +78,7 @@ def make_submission(folder: Path, harm: str) -> DirectorySubmission:
 
 def smoke(folder: Path, harm: str, **options: object) -> list[Finding]:
     layers: list[dict[str, str]] = []
-    opts = CheckOptions(
-        modality="image", smoke_timeout=120.0, on_sandbox=layers.append, **options
-    )  # type: ignore[arg-type]
+    opts = CheckOptions(modality="image", smoke_timeout=120.0, on_sandbox=layers.append, **options)  # type: ignore[arg-type]
     findings = check_smoke(make_submission(folder, harm), opts)
     assert layers and all(v == "active" for v in layers[0].values()), layers
     return findings

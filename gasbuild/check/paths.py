@@ -90,7 +90,12 @@ def _check_manifest(
         raise UsageError("--modality/--format apply to zips and directories, not to gas.toml")
     project = manifest.load(path)
     options = plan.BuildOptions(
-        smoke=opts.smoke, deep=opts.deep, smoke_batch=opts.smoke_batch, write_lock=False
+        smoke=opts.smoke,
+        deep=opts.deep,
+        smoke_batch=opts.smoke_batch,
+        smoke_memory_mb=opts.smoke_memory_mb,
+        smoke_timeout=opts.smoke_timeout,
+        write_lock=False,
     )
     reports = plan.check(project, open_cache(project), options)
     return [(origin, findings) for origin, findings in reports]
