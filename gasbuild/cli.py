@@ -478,6 +478,11 @@ def cache_gc(
     )
     freed = sum(e.size for e in removed)
     ui.out.print(f"removed {len(removed)} entries, freed {ui.human_size(freed)}", highlight=False)
+    from gasbuild.sandbox.runner import sweep_sandbox_dirs
+
+    swept = sweep_sandbox_dirs()  # smoke/export temp dirs a killed gasbuild left behind
+    if swept:
+        ui.out.print(f"removed {swept} orphaned sandbox directories", highlight=False)
 
 
 def _parse_size(text: str, flag: str) -> int:

@@ -59,3 +59,21 @@ def test_bench_runs_at_a_tiny_size(tmp_path: Path) -> None:
     assert set(measured) >= CASES
     assert all(m["min"] > 0 and m["peak_rss_mib"] > 0 for m in measured.values())
     assert not (REPO / "bench" / "results" / "tiny.json").exists()
+
+
+def test_sandbox_bench_runs_at_a_tiny_size(tmp_path: Path) -> None:
+    """``python -m bench.sandbox`` smoke-tests with and without containment (numbers unasserted)."""
+    name = "test-sandbox-tiny"
+    subprocess.run(
+        [sys.executable, "-m", "bench.sandbox", "--sizes", "1M", "--repeat", "1", "--name", name],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    path = REPO / "bench" / "results" / f"{name}.json"
+    row = json.loads(path.read_text())["1M"]
+    path.unlink()
+    assert row["layers"] and all(v == "active" for v in row["layers"].values())
+    assert row["peak_rss_mib"] > 0

@@ -1,21 +1,37 @@
-"""The sandbox runner: start an untrusted child interpreter, bound it, and read what it said.
+"""The sandbox runner: start an untrusted child interpreter, contain it, and read what it said.
 
 Every process that imports a submission's ``model.py`` (the smoke test's ``smoke_child.py``, the
 export stage's ``export_child.py``, the coming eval) is started here, never in gasbuild's own
-process. A child is ``sys.executable -I <script>`` (``PYTHON*`` variables and the user site are
-ignored), run in ``root/work`` with:
+process. A child is ``sys.executable -I launch.py <script>`` in ``root/work``: ``launch.py``
+puts the process under ``contain.py``'s layers before the script runs (user, network and PID
+namespaces; seccomp on network sockets; Landlock: reads only beneath Python, the modules handed
+over and the submission, writes only in ``root/work`` and ``root/home``, no TCP, no signals
+out; ``PR_SET_PDEATHSIG``; address-space, CPU and file-size limits) and reports which held as
+its first line. Around it: its own process group, killed whole whenever a run ends (timeout,
+normal exit, Ctrl-C); a small environment (``child_env``: no inherited secrets, proxies at a
+closed port, Hugging Face offline, HOME/TMPDIR/caches inside ``root``).
 
-- its own process group (session), killed whole at the wall-clock timeout;
-- an address-space limit the child sets itself before importing anything heavy (a
-  ``preexec_fn`` is unsafe when the parent has threads);
-- a small environment (``child_env``): no inherited secrets, every proxy variable pointing at a
-  closed local port, Hugging Face told it is offline, one or two threads, HOME/TMPDIR/caches
-  inside ``root``.
+The protocol: one JSON job on stdin; JSON lines on stdout (``{"sandbox": ...}``, then
+``{"phase": ...}`` as each step starts, then a result). Only bounded tails are kept.
 
-The protocol: one JSON job on stdin; JSON lines on stdout (``{"phase": ...}`` as each step
-starts, then a result). Only bounded tails of the child's output are kept, so a model printing
-in a loop cannot exhaust the parent's memory. The caller decides what the messages mean and
-never trusts their fields unchecked.
+Threat model. ``model.py`` runs in the same process as the child script, so it can do anything
+the child can: read the job (and any nonce in it), write any line to the protocol pipe, exit
+with any status. No secret held by the child can authenticate a result. What holds instead:
+
+- the sandbox, not the analyzer, keeps the machine safe: no network, no writes outside the
+  temporary directory, no reads outside Python, its packages and the submission, no access to
+  gasbuild's environment or memory, nothing left running afterwards;
+- the verdict is made on this side (``gasbuild.check.smoke``) from raw measurements the child
+  reports (the logits of each forward, as numbers), checked here: shape, classes, finiteness,
+  one record for every batch asked. A message without them (the forged ``{"result":
+  {"findings": []}}``), a premature exit, a crash or a timeout is a failure. A failure the child
+  reports is believed: it can only make the submission look worse, which is the model's own
+  loss.
+- What cannot be verified: that the numbers came from the model's ``forward``. A model.py that
+  fabricates complete, well-formed logits passes the smoke test, exactly as a model computing
+  those logits would; the smoke test is a pre-flight check for the miner's own mistakes, not
+  a proof to a third party (the network runs the model itself). The inputs come from a per-run
+  nonce, so canned logits for a known input do not line up with this run's.
 """
 
 from __future__ import annotations
@@ -259,18 +275,24 @@ def sandbox_spec(job: dict[str, Any], root: Path, timeout: float) -> dict[str, A
 
 
 def run_child(
-    job: dict[str, Any], root: Path, timeout: float, script: Path = SMOKE_CHILD
+    job: dict[str, Any],
+    root: Path,
+    timeout: float,
+    script: Path = SMOKE_CHILD,
+    *,
+    contain: bool = True,
 ) -> ChildRun:
     """Run a child script (the smoke test's, the export stage's, the eval's) on ``job``,
     contained (``launch.py`` then ``contain.py``), in ``root/work``, in its own process group.
 
     The group is killed whenever the run ends: at the timeout, after a normal exit (a forked
     ``sleep`` does not outlive the check), and on Ctrl-C, which is then raised again so the
-    command exits 130. A killed gasbuild takes the child along (``PR_SET_PDEATHSIG``)."""
+    command exits 130. A killed gasbuild takes the child along (``PR_SET_PDEATHSIG``).
+    ``contain=False`` (the bench's baseline only) skips every layer but the process group."""
     work = root / "work"
     work.mkdir()
     env = child_env(root)
-    job = {**job, "sandbox": sandbox_spec(job, root, timeout)}
+    job = {**job, "sandbox": sandbox_spec(job, root, timeout) if contain else None}
     proc = subprocess.Popen(
         [sys.executable, "-I", str(LAUNCHER), str(script)],
         stdin=subprocess.PIPE,
