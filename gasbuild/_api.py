@@ -96,7 +96,12 @@ def check_project(manifest_path: Path, opts: CheckOptions) -> list[tuple[str, li
         raise UsageError("--modality/--format apply to zips and directories, not to gas.toml")
     project = manifest.load(manifest_path)
     options = plan.BuildOptions(
-        smoke=opts.smoke, deep=opts.deep, smoke_batch=opts.smoke_batch, write_lock=False
+        smoke=opts.smoke,
+        deep=opts.deep,
+        smoke_batch=opts.smoke_batch,
+        smoke_memory_mb=opts.smoke_memory_mb,
+        smoke_timeout=opts.smoke_timeout,
+        write_lock=False,
     )
     return plan.check(project, open_cache(project), options)
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from gasbuild._cliopts import checked_only, project_options
+from gasbuild._cliopts import checked_only, project_options, smoke_limit_options
 from gasbuild.blobs import sha256_file
 from gasbuild.errors import UsageError, display_path
 from gasbuild.publish.status import hotkey_name, model_status, project_settings
@@ -121,6 +121,7 @@ def _push_command(hooks: Hooks) -> click.Command:
         "--no-smoke", is_flag=True, help="Skip the smoke test (in the build and the checks)."
     )
     @click.option("--no-eval", is_flag=True, help="Skip the [eval] min_score gate.")
+    @smoke_limit_options
     def push_command(
         directory: Path | None,
         manifest_file: Path | None,
@@ -134,6 +135,8 @@ def _push_command(hooks: Hooks) -> click.Command:
         chain_endpoint: str | None,
         no_smoke: bool,
         no_eval: bool,
+        smoke_memory: int | None,
+        smoke_timeout: float | None,
     ) -> None:
         """Build (from the cache) and push the zips to GAS, then commit them on chain.
 
@@ -156,6 +159,8 @@ def _push_command(hooks: Hooks) -> click.Command:
             chain_endpoint=chain_endpoint,
             no_smoke=no_smoke,
             no_eval=no_eval,
+            smoke_memory=smoke_memory,
+            smoke_timeout=smoke_timeout,
         )
 
     return push_command
@@ -228,6 +233,8 @@ def _run_project_push(
     chain_endpoint: str | None,
     no_smoke: bool,
     no_eval: bool,
+    smoke_memory: int | None = None,
+    smoke_timeout: float | None = None,
 ) -> None:
     """The body of ``push`` and ``burn``: build, preflight, ask, push, report."""
     from gasbuild import manifest
@@ -236,7 +243,12 @@ def _run_project_push(
     project = manifest.load(manifest.find_manifest(directory, manifest_file))
     chosen = checked_only(project, only)
     given = _parse_burns(burn_receipts)
-    builder = hooks.builder or functools.partial(build_items, smoke=not no_smoke)
+    builder = hooks.builder or functools.partial(
+        build_items,
+        smoke=not no_smoke,
+        smoke_memory_mb=smoke_memory,
+        smoke_timeout=smoke_timeout,
+    )
     items = builder(project, chosen)
     if not (no_eval or commit_only):  # before any upload: [eval] min_score (docs/eval.md)
         _eval_gate(project, [(item.modality, item.zip_path) for item in items])
@@ -248,7 +260,12 @@ def _run_project_push(
         burn_receipts=_assign_burns(given, [i.modality for i in items]),
         chain_endpoint=chain_endpoint,
     )
-    checker = hooks.checker or _real_checker(smoke=not no_smoke)
+    section = project.manifest.build
+    checker = hooks.checker or _real_checker(
+        smoke=not no_smoke,
+        memory_mb=smoke_memory or section.smoke_memory,
+        timeout=smoke_timeout or section.smoke_timeout,
+    )
     _push_and_report(
         items,
         settings,
@@ -277,10 +294,12 @@ def _require_consent(given: bool) -> None:
     )
 
 
-def _real_checker(*, smoke: bool) -> Checker:
+def _real_checker(
+    *, smoke: bool, memory_mb: int | None = None, timeout: float | None = None
+) -> Checker:
     from gasbuild.publish.push import make_checker
 
-    return make_checker(smoke=smoke)
+    return make_checker(smoke=smoke, smoke_memory_mb=memory_mb, smoke_timeout=timeout)
 
 
 def _parse_burns(values: Sequence[str]) -> list[tuple[str | None, BurnReceipt]]:
@@ -337,7 +356,12 @@ def _assign_burns(
 
 
 def build_items(
-    project: Project, only: frozenset[Modality] | None, *, smoke: bool = True
+    project: Project,
+    only: frozenset[Modality] | None,
+    *,
+    smoke: bool = True,
+    smoke_memory_mb: int | None = None,
+    smoke_timeout: float | None = None,
 ) -> list[PushItem]:
     """Build the declared zips (cache hits make this cheap) and describe them for the push.
 
@@ -353,7 +377,12 @@ def build_items(
         report = plan.build(
             project,
             cache,
-            plan.BuildOptions(only=only, smoke=smoke),
+            plan.BuildOptions(
+                only=only,
+                smoke=smoke,
+                smoke_memory_mb=smoke_memory_mb,
+                smoke_timeout=smoke_timeout,
+            ),
             on_findings=ui.print_findings,
         )
     finally:

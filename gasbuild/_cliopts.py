@@ -92,3 +92,20 @@ def maybe_project(directory: Path | None, manifest_file: Path | None) -> Project
     if manifest_file is None and not (base / manifest.MANIFEST_NAME).is_file():
         return None
     return manifest.load(manifest.find_manifest(directory, manifest_file))
+
+
+def smoke_limit_options(func: Any) -> Any:
+    """``--smoke-memory MB`` and ``--smoke-timeout S`` (default: gas.toml's ``[build]``, else
+    derived from the submission's size), for every command that runs the smoke test."""
+    func = click.option(
+        "--smoke-timeout",
+        type=click.FloatRange(min=1, min_open=False),
+        metavar="S",
+        help="Seconds the smoke test may run (default: 300 + 120 per GiB of the submission).",
+    )(func)
+    return click.option(
+        "--smoke-memory",
+        type=click.IntRange(min=256),
+        metavar="MB",
+        help="The smoke test's memory limit (default: 8192 + 4 x the submission's MB).",
+    )(func)

@@ -21,6 +21,7 @@ from gasbuild._cliopts import (
     checked_only,
     maybe_project,
     project_options,
+    smoke_limit_options,
     verbosity_options,
 )
 from gasbuild.errors import GasbuildError, UsageError
@@ -91,7 +92,7 @@ def _build_options(func: Any) -> Any:
     ]
     for option in reversed(options):
         func = option(func)
-    return _project_options(func)
+    return _project_options(smoke_limit_options(func))
 
 
 def _run_build(
@@ -105,6 +106,8 @@ def _run_build(
     no_cache: bool,
     offline: bool,
     as_json: bool,
+    smoke_memory: int | None = None,
+    smoke_timeout: float | None = None,
     locked: bool = False,
     refresh: bool = False,
     recorder: _fastpath.Recorder | None = None,
@@ -118,6 +121,8 @@ def _run_build(
         out_dir=None if out_dir is None else (Path.cwd() / out_dir),
         smoke=not no_smoke,
         deep=deep,
+        smoke_memory_mb=smoke_memory,
+        smoke_timeout=smoke_timeout,
         locked=locked,
         fetch=FetchOptions(offline=offline, refresh=refresh, progress=ui.progress_factory()),
         step=ui.step,
@@ -456,6 +461,7 @@ def templates(
     is_flag=True,
     help="ONNX: a dynamic input H/W is a warning (the benchmark feeds 224x224), not an error.",
 )
+@smoke_limit_options
 @click.option("--json", "as_json", is_flag=True, help="Print findings as JSON on stdout.")
 @verbosity_options
 def check(
@@ -466,6 +472,8 @@ def check(
     deep: bool,
     smoke_batch: int,
     allow_dynamic_hw: bool,
+    smoke_memory: int | None,
+    smoke_timeout: float | None,
     as_json: bool,
 ) -> None:
     """Check submissions as strictly as the network: zips, directories, or projects.
@@ -481,13 +489,17 @@ def check(
     from gasbuild.check import CheckOptions
     from gasbuild.check import paths as checking
 
+    sandboxes: list[dict[str, str]] = []  # the containment layers of each smoke test run
     opts = CheckOptions(
         modality=modality,  # type: ignore[arg-type]
         format=fmt,  # type: ignore[arg-type]
         deep=deep,
         smoke=not no_smoke,
         smoke_batch=smoke_batch,
+        smoke_memory_mb=smoke_memory,
+        smoke_timeout=smoke_timeout,
         allow_dynamic_hw=allow_dynamic_hw,
+        on_sandbox=sandboxes.append,
     )
     from gasbuild._api import check_project
 
@@ -503,9 +515,14 @@ def check(
                 ],
                 "errors": errors,
                 "warnings": warnings,
+                "sandbox": sandboxes,
             }
         )
     else:
+        if ui.verbosity > 0:  # -v: which containment layers held
+            for layers in sandboxes:
+                held = ", ".join(f"{k}: {v}" for k, v in layers.items())
+                ui.err.print(f"sandbox: {held}", markup=False, highlight=False)
         for origin, findings in reports:
             ui.print_findings(origin, findings)
             verdict = "FAIL" if any(f.severity == "error" for f in findings) else "ok"
@@ -612,6 +629,11 @@ def cache_gc(
     )
     freed = sum(e.size for e in removed)
     ui.out.print(f"removed {len(removed)} entries, freed {ui.human_size(freed)}", highlight=False)
+    from gasbuild.sandbox.runner import sweep_sandbox_dirs
+
+    swept = sweep_sandbox_dirs()  # smoke/export temp dirs a killed gasbuild left behind
+    if swept:
+        ui.out.print(f"removed {swept} orphaned sandbox directories", highlight=False)
 
 
 def _parse_size(text: str, flag: str) -> int:

@@ -93,6 +93,18 @@ class BuildSection(_Section):
         description="A directory of your own architecture templates, relative to gas.toml; "
         "they shadow built-ins of the same name.",
     )
+    smoke_memory: int | None = Field(
+        None,
+        ge=256,
+        description="The smoke test's address-space limit in MB (default: 8192 plus 4 MB per "
+        "MB of the submission); --smoke-memory overrides it.",
+    )
+    smoke_timeout: float | None = Field(
+        None,
+        gt=0,
+        description="Seconds the smoke test may run (default: 300 plus 120 per GiB of the "
+        "submission); --smoke-timeout overrides it.",
+    )
 
 
 class CacheSection(_Section):

@@ -42,6 +42,8 @@ class BuildOptions:
     smoke: bool = True
     deep: bool = False
     smoke_batch: int = 2
+    smoke_memory_mb: int | None = None  # None: [build] smoke_memory, else derived
+    smoke_timeout: float | None = None  # None: [build] smoke_timeout, else derived
     write_lock: bool = True
     locked: bool = False  # fail instead of changing gas.lock (CI)
     fetch: FetchOptions = field(default_factory=FetchOptions)
@@ -123,6 +125,7 @@ def build(
     on_findings: FindingsSink | None = None,
 ) -> BuildReport:
     """Build every selected model; raise on the first model that cannot be built."""
+    options = _smoke_limits(project, options)
     out_dir = options.out_dir or project.out_dir
     lock_path = project.root / lock.LOCK_NAME
     if options.locked and not lock_path.exists():
@@ -148,6 +151,7 @@ def build(
 
 def check(project: Project, cache: Cache, options: BuildOptions) -> list[tuple[str, list[Finding]]]:
     """What ``build`` would find for each model, without writing anything but cache entries."""
+    options = _smoke_limits(project, options)
     out_dir = options.out_dir or project.out_dir
     locked = lock.read(project.root / lock.LOCK_NAME)
     reports = []
@@ -157,6 +161,16 @@ def check(project: Project, cache: Cache, options: BuildOptions) -> list[tuple[s
         findings, _ = _validate(target, prepared.entries, cache, options, origin)
         reports.append((origin, findings))
     return reports
+
+
+def _smoke_limits(project: Project, options: BuildOptions) -> BuildOptions:
+    """The smoke limits: the flags', else gas.toml's ``[build]``, else None (derived)."""
+    section = project.manifest.build
+    return replace(
+        options,
+        smoke_memory_mb=options.smoke_memory_mb or section.smoke_memory,
+        smoke_timeout=options.smoke_timeout or section.smoke_timeout,
+    )
 
 
 @dataclass
@@ -720,6 +734,8 @@ def _validate(
         deep=options.deep,
         smoke=options.smoke,
         smoke_batch=options.smoke_batch,
+        smoke_memory_mb=options.smoke_memory_mb,
+        smoke_timeout=options.smoke_timeout,
         allow_dynamic_hw=target.spec.allow_dynamic_hw,
     )
     params = {
@@ -728,6 +744,9 @@ def _validate(
         "smoke": opts.smoke,
         "deep": opts.deep,
         "smoke_batch": opts.smoke_batch,
+        # Set limits change the verdict; derived ones follow from the entries already keyed.
+        **({"smoke_memory_mb": opts.smoke_memory_mb} if opts.smoke_memory_mb else {}),
+        **({"smoke_timeout": opts.smoke_timeout} if opts.smoke_timeout else {}),
         **({"allow_dynamic_hw": True} if opts.allow_dynamic_hw else {}),
     }
     key = action_key(

@@ -67,3 +67,21 @@ def test_bench_runs_at_a_tiny_size(tmp_path: Path) -> None:
     assert top and all(row["cumulative_us"] >= 0 for row in top)
     assert not {"pydantic", "jinja2", "torch"} & {row["module"] for row in top}
     assert not (REPO / "bench" / "results" / "tiny.json").exists()
+
+
+def test_sandbox_bench_runs_at_a_tiny_size(tmp_path: Path) -> None:
+    """``python -m bench.sandbox`` smoke-tests with and without containment (numbers unasserted)."""
+    name = "test-sandbox-tiny"
+    subprocess.run(
+        [sys.executable, "-m", "bench.sandbox", "--sizes", "1M", "--repeat", "1", "--name", name],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    path = REPO / "bench" / "results" / f"{name}.json"
+    row = json.loads(path.read_text())["1M"]
+    path.unlink()
+    assert row["layers"] and all(v == "active" for v in row["layers"].values())
+    assert row["peak_rss_mib"] > 0

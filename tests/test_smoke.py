@@ -311,7 +311,7 @@ CASES = [
         "endless-loop",
         {"GAS607"},
         model=model_py(load="while True:\n        pass"),
-        timeout=4.0,
+        timeout=10.0,
         check=_message("load_model"),
     ),
     Case(

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import BinaryIO, Literal, Protocol
 
 from gasbuild.errors import printable
-from gasbuild.sandbox import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
 from gasbuild.submission import Format, Modality
 
 Severity = Literal["error", "warning"]
@@ -66,8 +65,11 @@ class CheckOptions:
     deep: bool = False  # stream all tensor data to reject NaN/Inf
     smoke: bool = True  # load and run the model in a child process
     smoke_batch: int = 2
-    smoke_timeout: float = DEFAULT_TIMEOUT
-    smoke_memory_mb: int = DEFAULT_MEMORY_MB
+    # None: derived from the submission's size (check.smoke.smoke_limits).
+    smoke_timeout: float | None = None
+    smoke_memory_mb: int | None = None
+    # Told which sandbox layers held (verbose output, --json); None: nobody asks.
+    on_sandbox: Callable[[dict[str, str]], None] | None = field(default=None, compare=False)
     allow_dynamic_hw: bool = False  # ONNX: a dynamic input H/W is a warning, not an error
 
 

@@ -28,7 +28,6 @@ Codes::
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +40,7 @@ from gasbuild.check.findings import (
     Submission,
     has_errors,
 )
+from gasbuild.sandbox.ort_messages import ort_text
 from gasbuild.submission import (
     AUDIO_SAMPLES,
     DEFAULT_NUM_FRAMES,
@@ -61,8 +61,6 @@ _SEED = 0
 _MAX_LISTED = 5  # names listed in one message before "and N more"
 _MAX_MESSAGE = 300
 # "[ONNXRuntimeError] : 1 : FAIL : " and "/onnxruntime_src/x/y.h:91 onnxruntime::F(args) ".
-_ORT_STATUS = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ")
-_ORT_SOURCE = re.compile(r"/\S+\.(?:h|cc|cpp):\d+ [^(]*\([^)]*\)\s*")
 _PIXEL_MAX = 255.0
 # Legacy ONNX graphs often declare float input; the run then feeds float32 holding 0..255.
 _FLOAT_INPUT = "float32"
@@ -488,12 +486,6 @@ def _output_problem(output: Any, batch: int, classes: int | None) -> str | None:
 def _listed(names: list[str]) -> str:
     shown = ", ".join(repr(n) for n in names[:_MAX_LISTED])
     return shown + (f" and {len(names) - _MAX_LISTED} more" if len(names) > _MAX_LISTED else "")
-
-
-def ort_text(exc: BaseException) -> str:
-    """onnxruntime's message without its status prefix and C++ source location."""
-    text = _ORT_STATUS.sub("", " ".join(str(exc).split()))
-    return _first_line(_ORT_SOURCE.sub("", text))
 
 
 def _first_line(exc: BaseException | str) -> str:

@@ -164,13 +164,25 @@ def no_checks(item: PushItem) -> list[Finding]:
     return []
 
 
-def make_checker(*, smoke: bool = True, deep: bool = False) -> Checker:
+def make_checker(
+    *,
+    smoke: bool = True,
+    deep: bool = False,
+    smoke_memory_mb: int | None = None,
+    smoke_timeout: float | None = None,
+) -> Checker:
     """gasbuild's own checks (``check_zip_path``), as strict as ``gasbuild check``."""
 
     def check(item: PushItem) -> list[Finding]:
         from gasbuild.check import CheckOptions, check_zip_path
 
-        options = CheckOptions(modality=item.modality, smoke=smoke, deep=deep)
+        options = CheckOptions(
+            modality=item.modality,
+            smoke=smoke,
+            deep=deep,
+            smoke_memory_mb=smoke_memory_mb,
+            smoke_timeout=smoke_timeout,
+        )
         return check_zip_path(item.zip_path, options, display_path(item.zip_path))
 
     return check

@@ -28,26 +28,45 @@ import sys
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-if __name__ == "__main__":  # run by path under -I: neither its folder nor PYTHONPATH is on sys.path
-    sys.path.append(str(Path(__file__).resolve().parents[2]))
+# Run by path under -I (launch.py puts this folder on sys.path) or imported by tests: either
+# way only the siblings here are imported, never gasbuild itself.
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.append(str(Path(__file__).resolve().parent))
 
-from gasbuild.check.onnx import ort_text
-from gasbuild.sandbox.smoke_child import (
-    Channel,
-    Plan,
-    Smoke,
-    Stop,
-    dummy_input,
-    forward_line,
-    is_out_of_memory,
-    limit_resources,
-    logits_problem,
-    model_line,
-    read_plan,
-    unwrap,
-)
+if TYPE_CHECKING:
+    from gasbuild.sandbox.ort_messages import ort_text
+    from gasbuild.sandbox.smoke_child import (
+        Channel,
+        Plan,
+        Smoke,
+        Stop,
+        dummy_input,
+        forward_line,
+        is_out_of_memory,
+        limit_resources,
+        logits_problem,
+        model_line,
+        read_plan,
+        unwrap,
+    )
+else:
+    from ort_messages import ort_text
+    from smoke_child import (
+        Channel,
+        Plan,
+        Smoke,
+        Stop,
+        dummy_input,
+        forward_line,
+        is_out_of_memory,
+        limit_resources,
+        logits_problem,
+        model_line,
+        read_plan,
+        unwrap,
+    )
 
 EXPORT_DTYPE = "float32"
 _MAX_TEXT = 500

@@ -1,34 +1,54 @@
-"""The sandbox runner: start an untrusted child interpreter, bound it, and read what it said.
+"""The sandbox runner: start an untrusted child interpreter, contain it, and read what it said.
 
 Every process that imports a submission's ``model.py`` (the smoke test's ``smoke_child.py``, the
 export stage's ``export_child.py``, the coming eval) is started here, never in gasbuild's own
-process. A child is ``sys.executable -I <script>`` (``PYTHON*`` variables and the user site are
-ignored), run in ``root/work`` with:
+process. A child is ``sys.executable -I launch.py <script>`` in ``root/work``: ``launch.py``
+puts the process under ``contain.py``'s layers before the script runs (user, network and PID
+namespaces; seccomp on network sockets; Landlock: reads only beneath Python, the modules handed
+over and the submission, writes only in ``root/work`` and ``root/home``, no TCP, no signals
+out; ``PR_SET_PDEATHSIG``; address-space, CPU and file-size limits) and reports which held as
+its first line. Around it: its own process group, killed whole whenever a run ends (timeout,
+normal exit, Ctrl-C); a small environment (``child_env``: no inherited secrets, proxies at a
+closed port, Hugging Face offline, HOME/TMPDIR/caches inside ``root``).
 
-- its own process group (session), killed whole at the wall-clock timeout;
-- an address-space limit the child sets itself before importing anything heavy (a
-  ``preexec_fn`` is unsafe when the parent has threads);
-- a small environment (``child_env``): no inherited secrets, every proxy variable pointing at a
-  closed local port, Hugging Face told it is offline, one or two threads, HOME/TMPDIR/caches
-  inside ``root``.
+The protocol: one JSON job on stdin; JSON lines on stdout (``{"sandbox": ...}``, then
+``{"phase": ...}`` as each step starts, then a result). Only bounded tails are kept.
 
-The protocol: one JSON job on stdin; JSON lines on stdout (``{"phase": ...}`` as each step
-starts, then a result). Only bounded tails of the child's output are kept, so a model printing
-in a loop cannot exhaust the parent's memory. The caller decides what the messages mean and
-never trusts their fields unchecked.
+Threat model. ``model.py`` runs in the same process as the child script, so it can do anything
+the child can: read the job (and any nonce in it), write any line to the protocol pipe, exit
+with any status. No secret held by the child can authenticate a result. What holds instead:
+
+- the sandbox, not the analyzer, keeps the machine safe: no network, no writes outside the
+  temporary directory, no reads outside Python, its packages and the submission, no access to
+  gasbuild's environment or memory, nothing left running afterwards;
+- the verdict is made on this side (``gasbuild.check.smoke``) from raw measurements the child
+  reports (the logits of each forward, as numbers), checked here: shape, classes, finiteness,
+  one record for every batch asked. A message without them (the forged ``{"result":
+  {"findings": []}}``), a premature exit, a crash or a timeout is a failure. A failure the child
+  reports is believed: it can only make the submission look worse, which is the model's own
+  loss.
+- What cannot be verified: that the numbers came from the model's ``forward``. A model.py that
+  fabricates complete, well-formed logits passes the smoke test, exactly as a model computing
+  those logits would; the smoke test is a pre-flight check for the miner's own mistakes, not
+  a proof to a third party (the network runs the model itself). The inputs come from a per-run
+  nonce, so canned logits for a known input do not line up with this run's.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -48,6 +68,7 @@ from gasbuild.submission import (
 SANDBOX_DIR = Path(__file__).parent
 SMOKE_CHILD = SANDBOX_DIR / "smoke_child.py"
 EXPORT_CHILD = SANDBOX_DIR / "export_child.py"
+LAUNCHER = SANDBOX_DIR / "launch.py"  # contains the process, then runs the child script
 # Modules a loader child needs; their locations are handed to it, since -I drops PYTHONPATH.
 LOADER_MODULES = ("torch", "safetensors", "yaml")
 DEFAULT_DTYPE = "float32"  # the loader's dtype when the config names none (SPEC.md §2)
@@ -171,24 +192,123 @@ class ChildRun:
     returncode: int | None  # None: killed at the timeout
     stdout: str
     stderr: str
+    # The containment layers the launcher reported before any child code ran (contain.py).
+    layers: dict[str, str] = field(default_factory=dict)
+
+
+def sandbox_parent() -> Path:
+    """The one gasbuild-owned folder holding every sandbox's temporary directory (mode 0700),
+    so ``gasbuild cache gc`` finds what a killed gasbuild left behind."""
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    parent = Path(tempfile.gettempdir()) / f"gasbuild-sandbox-{uid}"
+    parent.mkdir(mode=0o700, exist_ok=True)
+    return parent
+
+
+@contextlib.contextmanager
+def sandbox_dir(prefix: str) -> Iterator[Path]:
+    """A fresh directory for one child, named ``<prefix><pid>-...`` under ``sandbox_parent``;
+    removed when the block ends (the pid tells ``sweep_sandbox_dirs`` whose it is)."""
+    root = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=sandbox_parent()))
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def sweep_sandbox_dirs() -> int:
+    """Remove sandbox directories whose owning process is gone; how many were removed."""
+    parent = Path(tempfile.gettempdir()) / f"gasbuild-sandbox-{os.getuid()}"
+    removed = 0
+    if not parent.is_dir():
+        return 0
+    for entry in parent.iterdir():
+        pid = _owner_pid(entry.name)
+        if pid is None or _alive(pid):
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        removed += 1
+    return removed
+
+
+def _owner_pid(name: str) -> int | None:
+    """The pid in ``<prefix><pid>-<random>``, or None for a name of another shape."""
+    head = name.rsplit("-", 1)[0]
+    digits = head.rsplit("-", 1)[-1]
+    return int(digits) if digits.isdigit() else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: not ours to judge
+    return True
+
+
+def sandbox_spec(job: dict[str, Any], root: Path, timeout: float) -> dict[str, Any]:
+    """What ``contain.py`` enforces for a job: who the parent is, the limits, and where the
+    child may read (Python, the modules it is handed, the submission and the targets of its
+    symlinks) and write (``root/work`` and ``root/home`` only)."""
+    memory_mb = int(job.get("memory_mb") or 0)
+    threads = int(job.get("threads") or SMOKE_THREADS)
+    read = [sys.prefix, sys.base_prefix, str(Path(sys.executable).resolve().parent)]
+    read += [str(SANDBOX_DIR), *job.get("sys_path", [])]
+    model_dir = job.get("model_dir")
+    if isinstance(model_dir, str):
+        read.append(model_dir)
+        folder = Path(model_dir)
+        if folder.is_dir():
+            read += [str(p.resolve()) for p in folder.iterdir() if p.is_symlink()]
+    return {
+        "parent_pid": os.getpid(),
+        "memory_mb": memory_mb,
+        # CPU seconds: every thread busy for the whole wall-clock timeout, and a little more.
+        "cpu_seconds": math.ceil(timeout * threads) + 10,
+        # No file the child writes may be larger than what fits in its memory.
+        "file_mb": memory_mb,
+        "read": list(dict.fromkeys(read)),
+        "write": [str(root / "work"), str(root / "home")],
+    }
 
 
 def run_child(
-    job: dict[str, Any], root: Path, timeout: float, script: Path = SMOKE_CHILD
+    job: dict[str, Any],
+    root: Path,
+    timeout: float,
+    script: Path = SMOKE_CHILD,
+    *,
+    contain: bool = True,
 ) -> ChildRun:
-    """Run a child script (the smoke test's, or the export stage's) on ``job`` in its own
-    process group, offline, in ``root/work``; kill the whole group at the timeout."""
+    """Run a child script (the smoke test's, the export stage's, the eval's) on ``job``,
+    contained (``launch.py`` then ``contain.py``), in ``root/work``, in its own process group.
+
+    The group is killed whenever the run ends: at the timeout, after a normal exit (a forked
+    ``sleep`` does not outlive the check), and on Ctrl-C, which is then raised again so the
+    command exits 130. A killed gasbuild takes the child along (``PR_SET_PDEATHSIG``).
+    ``contain=False`` (the bench's baseline only) skips every layer but the process group."""
     work = root / "work"
     work.mkdir()
+    env = child_env(root)
+    job = {**job, "sandbox": sandbox_spec(job, root, timeout) if contain else None}
     proc = subprocess.Popen(
-        [sys.executable, "-I", str(script)],
+        [sys.executable, "-I", str(LAUNCHER), str(script)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=work,
-        env=child_env(root),
+        env=env,
         start_new_session=True,
     )
+    try:
+        return _wait(proc, job, timeout)
+    finally:
+        _kill_group(proc)
+
+
+def _wait(proc: subprocess.Popen[bytes], job: dict[str, Any], timeout: float) -> ChildRun:
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     out, err = _Tail(proc.stdout, _STDOUT_TAIL), _Tail(proc.stderr, _STDERR_TAIL)
     try:
@@ -201,11 +321,22 @@ def run_child(
     except subprocess.TimeoutExpired:
         _kill_group(proc)
         returncode = None
-    return ChildRun(returncode, out.text(_KILL_GRACE), err.text(_KILL_GRACE))
+    _kill_group(proc)  # what the child left running holds the pipes open
+    stdout = out.text(_KILL_GRACE)
+    return ChildRun(returncode, stdout, err.text(_KILL_GRACE), _layers(stdout))
+
+
+def _layers(stdout: str) -> dict[str, str]:
+    """The launcher's first line: which containment layers are active."""
+    for message in child_messages(stdout)[:1]:
+        layers = message.get("sandbox")
+        if isinstance(layers, dict):
+            return {str(k): str(v) for k, v in layers.items()}
+    return {}
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
 

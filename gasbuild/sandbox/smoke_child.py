@@ -51,7 +51,13 @@ _OFFLINE_HINT = (
     "the smoke test runs offline: ship every weight in the zip instead of downloading it"
     " (pretrained=False)"
 )
-_OOM_TEXTS = ("can't allocate memory", "not enough memory", "out of memory", "bad_alloc")
+_OOM_TEXTS = (
+    "can't allocate memory",
+    "cannot allocate memory",
+    "not enough memory",
+    "out of memory",
+    "bad_alloc",
+)
 
 
 class Stop(Exception):
@@ -362,6 +368,8 @@ class Smoke:
     job: dict[str, Any]
     channel: Channel
     report: Report = field(default_factory=Report)
+    # Raw measurements of each forward, for the parent to judge (it trusts no verdict).
+    measured: list[dict[str, Any]] = field(default_factory=list)
 
     def phase(self, name: str, **details: Any) -> None:
         self.channel.send({"phase": name, **details})
@@ -594,7 +602,9 @@ class Smoke:
             self.report.add("GAS609", "warning", message, file=name, hint=hint)
 
     def forward(self, plan: Plan, model: Any, torch: Any, batch: int) -> None:
-        inputs = dummy_input(torch, plan.modality, (batch, *plan.sample_shape))
+        shape = (batch, *plan.sample_shape)
+        nonce = self.job.get("nonce")
+        inputs = dummy_input(torch, plan.modality, shape, nonce if isinstance(nonce, str) else None)
         doing = f"forward on a batch of {batch} {list(inputs.shape)} {inputs.dtype}"
         try:
             with torch.no_grad():
@@ -612,6 +622,14 @@ class Smoke:
                 "GAS606", "error", f"{doing}: the logits hold NaN or Inf", file=name, line=line
             )
             raise Stop
+        self.measured.append(
+            {
+                "batch": batch,
+                "input_shape": list(shape),
+                "logits": logits.detach().float().tolist(),
+                "dtype": str(logits.dtype).removeprefix("torch."),
+            }
+        )
 
 
 def find_head(model: Any, num_classes: object, torch: Any) -> tuple[str, Any] | None:
@@ -638,8 +656,25 @@ def find_head(model: Any, num_classes: object, torch: Any) -> tuple[str, Any] | 
     return name, module
 
 
-def dummy_input(torch: Any, modality: str, shape: tuple[int, ...]) -> Any:
-    """The benchmark's input, seeded: uint8 pixels 0..255, or float32 audio in [-1, 1]."""
+def nonce_bytes(nonce: str, shape: tuple[int, ...]) -> bytes:
+    """One byte per input element, from the parent's per-run nonce: SHAKE-256 of
+    ``"<nonce>:<shape>"``. ``gasbuild.check.smoke`` derives the same bytes to check the
+    measurements belong to this run's input."""
+    import hashlib
+
+    count = 1
+    for size in shape:
+        count *= size
+    return hashlib.shake_256(f"{nonce}:{list(shape)}".encode()).digest(count)
+
+
+def dummy_input(torch: Any, modality: str, shape: tuple[int, ...], nonce: str | None = None) -> Any:
+    """The benchmark's input: uint8 pixels 0..255, or float32 audio in [-1, 1]; from the
+    parent's nonce when given (``nonce_bytes``), else seeded."""
+    if nonce is not None:
+        pixels = torch.frombuffer(bytearray(nonce_bytes(nonce, shape)), dtype=torch.uint8)
+        pixels = pixels.reshape(shape)
+        return pixels.float() / 127.5 - 1 if modality == "audio" else pixels
     generator = torch.Generator().manual_seed(_SEED)
     if modality == "audio":
         return torch.rand(shape, generator=generator, dtype=torch.float32) * 2 - 1
@@ -885,8 +920,9 @@ def main() -> None:
     for entry in job["sys_path"]:
         if entry not in sys.path:
             sys.path.append(entry)
-    findings = Smoke(job, channel).run()
-    channel.send({"result": {"findings": findings}})
+    smoke = Smoke(job, channel)
+    findings = smoke.run()
+    channel.send({"result": {"findings": findings, "measured": smoke.measured}})
     sys.stderr.flush()
     # Leave now: a thread the model started, or a destructor at exit, must not hold us until
     # the timeout once the result is out.

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
-import tempfile
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,7 @@ from gasbuild.sandbox.runner import (
     module_paths,
     phase_text,
     run_child,
+    sandbox_dir,
 )
 from gasbuild.submission import (
     AUDIO_SAMPLES,
@@ -155,9 +156,13 @@ def export_onnx(model_dir: Path, out: Path, options: ExportOptions, *, key: str)
             hint="pip install 'gasbuild[torch]'",
         )
     with temp_beside(out) as tmp:
-        with tempfile.TemporaryDirectory(prefix="gasbuild-export-") as root:
-            job = child_job(model_dir, tmp, options, paths)
-            run = run_child(job, Path(root), options.timeout, CHILD_SCRIPT)
+        with sandbox_dir("export-") as root:
+            # The child may write only in its work directory: the graph is moved out after.
+            produced = root / "work" / "model.onnx"
+            job = child_job(model_dir, produced, options, paths)
+            run = run_child(job, root, options.timeout, CHILD_SCRIPT)
+            if produced.is_file():
+                shutil.move(produced, tmp)
         result = _result(run, options, key)
         replace_into(tmp, out)
     return result
