@@ -49,11 +49,13 @@ def __getattr__(name: str) -> Any:
 
 
 def _out() -> Console:
-    return __getattr__("out")  # type: ignore[no-any-return]
+    """stdout's console (one assigned to ``ui.out``, by a test say, wins)."""
+    return globals().get("out") or __getattr__("out")  # type: ignore[no-any-return]
 
 
 def _err() -> Console:
-    return __getattr__("err")  # type: ignore[no-any-return]
+    """stderr's console (one assigned to ``ui.err`` wins)."""
+    return globals().get("err") or __getattr__("err")  # type: ignore[no-any-return]
 
 
 def _width(stream: Any) -> int | None:
@@ -167,6 +169,8 @@ def error_json(
     error: BaseException, exit_code: int, *, message: str | None = None, **extra: Any
 ) -> dict[str, Any]:
     """The ``--json`` document of a failure: what went wrong, its hint and the exit code."""
+    from gasbuild.errors import GasbuildError
+
     if isinstance(error, GasbuildError):
         problems = [
             {"message": p.message, "hint": p.hint, "location": str(p.location or "") or None}
