@@ -110,6 +110,12 @@ def _push_command(hooks: Hooks) -> click.Command:
         " subnet alpha with the wallet's coldkey (after asking) and push with its receipt.",
     )
     @click.option(
+        "--allow-shared-hotkey",
+        is_flag=True,
+        help="Push several models on one hotkey without burn receipts for the later ones"
+        " (refused by default: the network counts one free submission per hotkey).",
+    )
+    @click.option(
         "--burn-receipt",
         "burn_receipts",
         multiple=True,
@@ -131,6 +137,7 @@ def _push_command(hooks: Hooks) -> click.Command:
         as_json: bool,
         commit_only: bool,
         burn: bool,
+        allow_shared_hotkey: bool,
         burn_receipts: Sequence[str],
         chain_endpoint: str | None,
         no_smoke: bool,
@@ -161,6 +168,7 @@ def _push_command(hooks: Hooks) -> click.Command:
             no_eval=no_eval,
             smoke_memory=smoke_memory,
             smoke_timeout=smoke_timeout,
+            allow_shared_hotkey=allow_shared_hotkey,
         )
 
     return push_command
@@ -235,6 +243,7 @@ def _run_project_push(
     no_eval: bool,
     smoke_memory: int | None = None,
     smoke_timeout: float | None = None,
+    allow_shared_hotkey: bool = False,
 ) -> None:
     """The body of ``push`` and ``burn``: build, preflight, ask, push, report."""
     from gasbuild import manifest
@@ -259,6 +268,7 @@ def _run_project_push(
         burn=burn,
         burn_receipts=_assign_burns(given, [i.modality for i in items]),
         chain_endpoint=chain_endpoint,
+        allow_shared_hotkey=allow_shared_hotkey,
     )
     section = project.manifest.build
     checker = hooks.checker or _real_checker(
@@ -673,6 +683,8 @@ def _gascli_push_command(hooks: Hooks) -> click.Command:
             burn_receipts=_assign_burns(given, list(chosen), in_order=True),
             burn=interactive,  # the reference client offers the burn on a terminal only
             burn_hint=GASCLI_BURN_HINT,
+            # The reference flags put every model on one hotkey: warn, as its client proceeds.
+            allow_shared_hotkey=True,
         )
         checker = hooks.checker or _real_checker(smoke=True)
         _push_and_report(

@@ -135,7 +135,7 @@ def test_metrics_match_independent_formulas(rows: list[tuple[int, float]]) -> No
 def test_center_crop_resize_matches_resize_shortest_edge(h: int, w: int, th: int, tw: int) -> None:
     image = np.random.default_rng(h * w).integers(0, 256, (h, w, 3), dtype=np.uint8)
     scale = min(h / th, w / tw)
-    ch, cw = min(round(scale * th), h), min(round(scale * tw), w)
+    ch, cw = max(1, min(round(scale * th), h)), max(1, min(round(scale * tw), w))
     i, j = (h - ch) // 2, (w - cw) // 2
     want = cv2.resize(image[i : i + ch, j : j + cw], (tw, th), interpolation=cv2.INTER_LINEAR)
     assert np.array_equal(media.center_crop_resize(image, (th, tw)), want)

@@ -353,7 +353,7 @@ def test_modalities_in_order_and_a_late_failure_keeps_the_earlier(env: Env) -> N
         item(env.tmp / "dist", "video", "img", b"v"),  # shares the image hotkey, no burn
         image(env),
     ]
-    report = env.push(items, events=events)
+    report = env.push(items, events=events, allow_shared_hotkey=True)
     assert [r.modality for r in report.items] == ["image", "video", "audio"]
     assert [r.status for r in report.items] == ["pushed", "failed", "not-reached"]
     assert isinstance(report.error, BurnRequired)
@@ -361,6 +361,20 @@ def test_modalities_in_order_and_a_late_failure_keeps_the_earlier(env: Env) -> N
     assert any("share hotkey 'img'" in w for w in events.warnings)
     assert env.server.total_confirmations == 1
     assert_pushed(env, items[2])
+
+
+def test_a_shared_hotkey_without_a_burn_is_refused_before_any_upload(env: Env) -> None:
+    items = [image(env), item(env.tmp / "dist", "video", "img", b"v")]
+    with pytest.raises(UsageError) as info:
+        env.push(items)
+    message = str(info.value)
+    assert "share hotkey 'img'" in message and "nothing was uploaded" in message
+    assert "--allow-shared-hotkey" in message and "[models.X] hotkey" in message
+    assert info.value.exit_code == 2
+    assert env.server.bodies == []  # not even a presign
+    # With a burn receipt for the later model, or --burn, the same push goes ahead.
+    report = env.push(items, burn=True, approve_burn=lambda *_: False)
+    assert report.items[0].status == "pushed"
 
 
 def test_burn_receipt_buys_a_second_submission(env: Env) -> None:

@@ -248,6 +248,7 @@ def run_model(
             paths=paths,
         )  # fmt: skip
         job["eval"] = {"in_dir": str(in_dir), "out_dir": str(out_dir), "wait_seconds": timeout}
+        job["read_only"] = [str(in_dir)]  # the sandbox lets the child read its batches there
         child = _ChildThread(job, root, timeout)
         sent: list[list[Sample]] = []
         done = 0

@@ -114,8 +114,9 @@ def center_crop_resize(image: Any, size: tuple[int, int]) -> Any:
     target_h, target_w = size
     h, w = image.shape[:2]
     scale = min(h / target_h, w / target_w)
-    crop_h = min(round(scale * target_h), h)
-    crop_w = min(round(scale * target_w), w)
+    # At least one pixel: a sliver of an image (1 x 900, say) would otherwise round to nothing.
+    crop_h = max(1, min(round(scale * target_h), h))
+    crop_w = max(1, min(round(scale * target_w), w))
     i, j = (h - crop_h) // 2, (w - crop_w) // 2
     cropped = image[i : i + crop_h, j : j + crop_w]
     return cv2.resize(cropped, (target_w, target_h), interpolation=cv2.INTER_LINEAR)

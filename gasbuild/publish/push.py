@@ -124,6 +124,9 @@ class PushSettings:
     commit_only: bool = False
     burn_receipts: Mapping[str, BurnReceipt] = field(default_factory=dict)
     burn: bool = False  # may make a burn when the service says one is needed (after asking)
+    # Two models on one hotkey with no burn for the later ones: refused before any upload
+    # (the second would be refused after the first spent the hotkey's slot) unless allowed.
+    allow_shared_hotkey: bool = False
     burner: Burner | None = None  # default: on the same chain as ``chain``
     burn_hint: str = GASBUILD_BURN_HINT  # what to do, formatted with {modality}
     retry: RetryPolicy = field(default_factory=RetryPolicy)
@@ -350,6 +353,13 @@ def preflight(
     _check_files(ordered)
     hotkeys = _load_hotkeys(ordered, settings, loader)
     warnings = [] if settings.commit_only else _shared_hotkey_warnings(ordered, hotkeys, settings)
+    if warnings and not (settings.burn or settings.allow_shared_hotkey):
+        raise UsageError(
+            warnings[0] + "; nothing was uploaded",
+            hint="give each model its own hotkey ([models.X] hotkey in gas.toml), pass"
+            " --burn-receipt or --burn for the later ones, or --allow-shared-hotkey if the"
+            " service's count allows it",
+        )
     for warning in warnings:
         events.warning(warning)
     if not settings.commit_only:

@@ -27,21 +27,35 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-if __name__ == "__main__":  # run by path under -I: neither its folder nor PYTHONPATH is on sys.path
-    sys.path.append(str(Path(__file__).resolve().parents[2]))
+# Run by path under -I (launch.py puts this folder on sys.path) or imported by tests: either
+# way only the siblings here are imported, never gasbuild itself.
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.append(str(Path(__file__).resolve().parent))
 
-from gasbuild.sandbox.smoke_child import (
-    Channel,
-    Smoke,
-    Stop,
-    is_out_of_memory,
-    limit_resources,
-    one_line,
-    read_plan,
-    unwrap,
-)
+if TYPE_CHECKING:
+    from gasbuild.sandbox.smoke_child import (
+        Channel,
+        Smoke,
+        Stop,
+        is_out_of_memory,
+        limit_resources,
+        one_line,
+        read_plan,
+        unwrap,
+    )
+else:
+    from smoke_child import (
+        Channel,
+        Smoke,
+        Stop,
+        is_out_of_memory,
+        limit_resources,
+        one_line,
+        read_plan,
+        unwrap,
+    )
 
 _POLL = 0.002  # seconds between looks for the next batch
 _MAX_TEXT = 300

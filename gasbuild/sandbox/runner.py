@@ -251,11 +251,12 @@ def _alive(pid: int) -> bool:
 def sandbox_spec(job: dict[str, Any], root: Path, timeout: float) -> dict[str, Any]:
     """What ``contain.py`` enforces for a job: who the parent is, the limits, and where the
     child may read (Python, the modules it is handed, the submission and the targets of its
-    symlinks) and write (``root/work`` and ``root/home`` only)."""
+    symlinks, and any ``read_only`` folders the job names, e.g. the eval's input batches) and
+    write (``root/work`` and ``root/home`` only)."""
     memory_mb = int(job.get("memory_mb") or 0)
     threads = int(job.get("threads") or SMOKE_THREADS)
     read = [sys.prefix, sys.base_prefix, str(Path(sys.executable).resolve().parent)]
-    read += [str(SANDBOX_DIR), *job.get("sys_path", [])]
+    read += [str(SANDBOX_DIR), *job.get("sys_path", []), *job.get("read_only", [])]
     model_dir = job.get("model_dir")
     if isinstance(model_dir, str):
         read.append(model_dir)
