@@ -159,6 +159,26 @@ def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
         replace_into(tmp, path, mode=0o644)
 
 
+def expand_user(path: str | Path) -> Path:
+    """``~`` and ``~user`` expanded as a shell does: left as written when there is no such
+    user or no home directory (pathlib raises RuntimeError there)."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:
+        return Path(path)
+
+
+NAME_MAX = 255  # bytes in one path component on Linux and macOS filesystems
+
+
+def long_component(path: str | Path) -> str | None:
+    """The first component of ``path`` longer than the filesystem allows, if any."""
+    for part in Path(path).parts:
+        if len(os.fsencode(part)) > NAME_MAX:
+            return part
+    return None
+
+
 def pid_alive(pid: int) -> bool:
     """Whether a process of this id runs (on this machine, in this pid namespace)."""
     try:

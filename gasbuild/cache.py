@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from gasbuild._version import __version__
-from gasbuild.blobs import atomic_write, pid_alive, stale_temp_files
+from gasbuild.blobs import atomic_write, expand_user, pid_alive, stale_temp_files
 from gasbuild.errors import UserError
 from gasbuild.urls import is_url, redact_url
 
@@ -67,7 +67,7 @@ def _local_dir(value: str, where: str) -> Path:
             hint="a shared cache is [cache] remote in gas.toml",
         )
     try:
-        return Path(value).expanduser()
+        return expand_user(value)
     except RuntimeError:  # ~user with no such user
         raise UserError(f"{where}: cannot expand {value!r}") from None
 

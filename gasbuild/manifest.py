@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gasbuild import _tomlpos
+from gasbuild.blobs import NAME_MAX, expand_user, long_component
 from gasbuild.errors import Location, ManifestError, SourceError, display_path
 from gasbuild.submission import (
     AUDIO_DURATION_SECONDS,
@@ -389,7 +390,7 @@ class Project:
         return self._registry
 
     def resolve(self, relative: str) -> Path:
-        return (self.root / Path(relative).expanduser()).resolve()
+        return (self.root / expand_user(relative)).resolve()
 
     def targets(self, only: frozenset[Modality] | None = None) -> list[ModelTarget]:
         """The models to build, in network order, restricted to ``only`` when given."""
@@ -826,7 +827,7 @@ def _settings_errors(project: Project) -> Iterator[ManifestError]:
         if value is not None:
             yield from _path_errors(project, key, value)
     out = manifest.build.out
-    if not _CONTROL.search(out) and _exists_not_dir(project.root / Path(out).expanduser()):
+    if not _CONTROL.search(out) and _exists_not_dir(project.root / expand_user(out)):
         yield project.error(
             "build.out",
             f"names an existing file, not a directory ({out!r})",
@@ -846,6 +847,12 @@ def _path_errors(project: Project, key: str, value: str) -> Iterator[ManifestErr
         yield project.error(key, "is a URL, not a local path", hint)
     elif not value.strip():
         yield project.error(key, "is empty", "give a path relative to gas.toml")
+    elif (part := long_component(value)) is not None:
+        yield project.error(
+            key,
+            f"has a name longer than {NAME_MAX} bytes ({part[:20]}...)",
+            "no filesystem takes it; choose a shorter name",
+        )
 
 
 def _exists_not_dir(path: Path) -> bool:

@@ -776,7 +776,10 @@ def _package(entries: list[Entry], zip_path: Path, cache: Cache) -> tuple[packag
     def lookup() -> package.ZipResult | None:
         """The recorded zip, when the file at ``zip_path`` is still exactly it."""
         recorded = cache.get_action(key)
-        if recorded is None or not zip_path.exists():
+        try:
+            if recorded is None or not zip_path.exists():
+                return None
+        except OSError:  # a name too long, say: writing it says so in one line
             return None
         on_disk = cache.get_digests(zip_path)
         if on_disk is None or on_disk.get("sha256") != recorded["sha256"]:

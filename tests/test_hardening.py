@@ -432,3 +432,26 @@ def test_plain_urls_pass(url: str) -> None:
     from gasbuild.urls import url_secret_problem
 
     assert url_secret_problem(url) is None
+
+
+def test_unknown_user_and_overlong_names_in_paths_are_one_line(tmp_path: Path) -> None:
+    """Found by the mutation property: ``~nosuchuser`` made pathlib raise RuntimeError, and a
+    256-byte folder name made ``exists()`` raise ENAMETOOLONG, both as tracebacks."""
+    import shutil
+
+    from conftest import EXAMPLES, run_cli
+
+    root = tmp_path / "quickstart"
+    shutil.copytree(EXAMPLES / "quickstart", root)
+    text = (root / "gas.toml").read_text()
+    (root / "gas.toml").write_text(text.replace('out = "dist"', 'out = "' + "x" * 300 + '"'))
+    result = run_cli("build", "--no-smoke", cwd=root)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "build.out" in result.stderr and "longer than 255 bytes" in result.stderr
+    (root / "gas.toml").write_text(
+        text.replace('out = "dist"', 'out = "~no_such_user_for_gasbuild/dist"')
+    )
+    result = run_cli("build", "--no-smoke", cwd=root)
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode in (0, 1, 2)

@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gasbuild.blobs import expand_user
 from gasbuild.errors import SourceError, UsageError
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ def project_data_dir(project: Project | None, given: str | None, cache: Cache | 
 def resolve(text: str, base: Path, cache: Cache | None) -> Path:
     """A local directory for ``text``: a path, or a URL's cached mirror."""
     if not is_url(text):
-        path = (base / Path(text).expanduser()).resolve()
+        path = (base / expand_user(text)).resolve()
         if not path.is_dir():
             raise UsageError(f"data directory {text} does not exist", hint="see docs/eval.md")
         return path

@@ -6,10 +6,9 @@ and [publish] tables through here; ``model_status`` is the table ``gasbuild stat
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gasbuild.blobs import sha256_file
+from gasbuild.blobs import expand_user, sha256_file
 from gasbuild.errors import display_path
 from gasbuild.resources import STATE_DIR
 from gasbuild.submission import Modality
@@ -52,7 +51,7 @@ def _mirror_url(project: Project) -> str | None:
 def _wallet_path(project: Project, path: str | None) -> str | None:
     if not path:
         return None
-    resolved = Path(path).expanduser()
+    resolved = expand_user(path)
     return str(resolved if resolved.is_absolute() else project.root / resolved)
 
 

@@ -18,7 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
-from gasbuild.blobs import CHUNK, TEMP_SUFFIX, FileBlob, crc32, measure_file, temp_name_prefix
+from gasbuild.blobs import (
+    CHUNK,
+    TEMP_SUFFIX,
+    FileBlob,
+    crc32,
+    expand_user,
+    measure_file,
+    temp_name_prefix,
+)
 from gasbuild.cache import Cache, FileStat
 from gasbuild.errors import Location, SourceError, TransportError, display_path
 from gasbuild.urls import redact_url
@@ -394,7 +402,7 @@ def _resolved(root: Path, given: str, key: str, location: Location | None) -> Pa
     """``given`` (relative to ``root``) with ``~`` expanded and links followed; a link loop, an
     unknown ``~user`` or a NUL byte is the user's to fix, said in one line."""
     try:
-        return (root / Path(given).expanduser()).resolve()
+        return (root / expand_user(given)).resolve()
     except RuntimeError as exc:  # a symlink loop, or ~user with no such user
         why = "a symbolic link loop" if "loop" in str(exc).lower() else "an unknown ~user"
         raise SourceError(f"{key}: {given!r} is {why}", location=location) from None
