@@ -28,9 +28,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from gasbuild._cliopts import checked_only, project_options, smoke_limit_options
-from gasbuild.blobs import sha256_file
 from gasbuild.errors import UsageError, display_path
-from gasbuild.publish.status import hotkey_name, model_status, project_settings
 from gasbuild.resources import STATE_DIR
 from gasbuild.submission import MODALITIES, VERTICALS, Modality
 
@@ -261,6 +259,8 @@ def _run_project_push(
     items = builder(project, chosen)
     if not (no_eval or commit_only):  # before any upload: [eval] min_score (docs/eval.md)
         _eval_gate(project, [(item.modality, item.zip_path) for item in items])
+    from gasbuild.publish.status import project_settings
+
     settings = project_settings(
         project,
         dry_run=dry_run,
@@ -381,6 +381,7 @@ def build_items(
     from gasbuild import plan, ui
     from gasbuild._api import open_cache
     from gasbuild.publish.push import PushItem
+    from gasbuild.publish.status import hotkey_name
 
     cache = open_cache(project)  # with the [cache] remote, as `gasbuild build` uses it
     try:
@@ -579,6 +580,8 @@ def _status_command() -> click.Command:
         from gasbuild import manifest, ui
 
         project = manifest.load(manifest.find_manifest(directory, manifest_file))
+        from gasbuild.publish.status import model_status
+
         rows = model_status(project, checked_only(project, only))
         if as_json:
             ui.print_json({"models": rows})
@@ -665,6 +668,7 @@ def _gascli_push_command(hooks: Hooks) -> click.Command:
                 hint="push audio with --vertical general in a separate command",
             )
         given = _parse_burns(burn_receipts)
+        from gasbuild.blobs import sha256_file
         from gasbuild.publish.push import PushItem, PushSettings
 
         items = [

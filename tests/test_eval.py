@@ -337,10 +337,11 @@ def test_push_gate_refuses_before_any_upload(
     import click
 
     from fakes.gas_api import serve_gas_api
-    from gasbuild._cli_push import hotkey_name, register
+    from gasbuild._cli_push import register
     from gasbuild.blobs import sha256_file
     from gasbuild.manifest import Project
     from gasbuild.publish.push import PushItem, no_checks
+    from gasbuild.publish.status import hotkey_name
     from gasbuild.submission import Modality, zip_name
 
     root = tmp_path / "gated"

@@ -15,11 +15,12 @@ pytest.importorskip("bittensor_wallet")
 
 from fakes.gas_api import GasApiState, serve_gas_api
 from fakes.publishing import make_wallet, make_zip
-from gasbuild._cli_push import hotkey_name, register
+from gasbuild._cli_push import register
 from gasbuild.cli import _run
 from gasbuild.manifest import Project
 from gasbuild.publish.chain import MemoryChain
 from gasbuild.publish.push import PushItem, no_checks
+from gasbuild.publish.status import hotkey_name
 from gasbuild.submission import Modality, zip_name
 
 MANIFEST = """\
