@@ -25,8 +25,8 @@ from gasbuild.check.findings import (
     has_errors,
 )
 from gasbuild.check.smoke import check_smoke, smoke_available
-from gasbuild.sandbox import runner
-from gasbuild.sandbox import smoke_child as child
+from gasbuild.sandbox import loader_child as child
+from gasbuild.sandbox import runner, smoke_child
 from gasbuild.sandbox.runner import child_env
 
 torch = pytest.importorskip("torch")
@@ -411,7 +411,7 @@ def test_the_head_is_found_as_the_benchmark_finds_it(
                 parent.add_module(part, torch.nn.Module())
             parent = getattr(parent, part)
         parent.add_module(leaf, torch.nn.Linear(features, classes))
-    head = child.find_head(root, 2, torch)
+    head = smoke_child.find_head(root, 2, torch)
     assert (head[0] if head else None) == expected
 
 

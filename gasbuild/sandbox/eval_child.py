@@ -16,7 +16,7 @@ tuple) and writes ``<out_dir>/<n>.npy`` (float32 logits, as ``.cpu().to(torch.fl
 errors, as ``run_batch_and_record`` records them). Predictions and metrics are computed by the
 parent, out of the model code's reach.
 
-Loading reuses the smoke child's steps (``Smoke.import_torch``, ``import_model``, ``load``):
+Loading reuses the loader child's steps (``Loader.import_torch``, ``import_model``, ``load``):
 the eval sees the model the smoke test and the network's loader see, cast to the config's dtype.
 """
 
@@ -35,9 +35,9 @@ if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.append(str(Path(__file__).resolve().parent))
 
 if TYPE_CHECKING:
-    from gasbuild.sandbox.smoke_child import (
+    from gasbuild.sandbox.loader_child import (
         Channel,
-        Smoke,
+        Loader,
         Stop,
         is_out_of_memory,
         limit_resources,
@@ -46,9 +46,9 @@ if TYPE_CHECKING:
         unwrap,
     )
 else:
-    from smoke_child import (
+    from loader_child import (
         Channel,
-        Smoke,
+        Loader,
         Stop,
         is_out_of_memory,
         limit_resources,
@@ -112,7 +112,7 @@ def next_batch(in_dir: Path, index: int, deadline: float) -> Path | None:
     raise TimeoutError("no batch arrived from the parent")
 
 
-def run_batches(job: dict[str, Any], smoke: Smoke) -> int:
+def run_batches(job: dict[str, Any], smoke: Loader) -> int:
     """Load the model, then score batches until the parent's end marker; the batch count."""
     import io
 
@@ -157,7 +157,7 @@ def main() -> None:
     for entry in job["sys_path"]:
         if entry not in sys.path:
             sys.path.append(entry)
-    smoke = Smoke(job, channel)
+    smoke = Loader(job, channel)
     try:
         channel.send({"result": {"batches": run_batches(job, smoke)}})
     except Stop:

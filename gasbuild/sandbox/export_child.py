@@ -5,7 +5,7 @@ and never imports it for a run. The protocol is the smoke child's: one JSON job 
 smoke job plus an ``export`` section); JSON lines on the original stdout, ``{"phase": ...}`` as
 each step starts and, last, ``{"result": {...}}`` or ``{"error": {"message", "hint"}}``.
 
-Loading reuses the smoke child's steps (``Smoke.import_torch``, ``import_model``, ``load``,
+Loading reuses the loader child's steps (``Loader.import_torch``, ``import_model``, ``load``,
 ``check_weights``), so the export sees exactly the model the smoke test and the network's loader
 see, except that the cast is always to float32: an ONNX graph carries its own weights, and the
 benchmark never casts them. A parameter the weights file lacks stops the export (the graph would
@@ -36,27 +36,26 @@ if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.append(str(Path(__file__).resolve().parent))
 
 if TYPE_CHECKING:
+    from gasbuild.sandbox.loader_child import (
+        Channel,
+        Loader,
+        Plan,
+        Stop,
+        dummy_input,
+        forward_line,
+        is_out_of_memory,
+        limit_resources,
+        logits_problem,
+        model_line,
+        read_plan,
+        unwrap,
+    )
     from gasbuild.sandbox.ort_messages import ort_text
-    from gasbuild.sandbox.smoke_child import (
-        Channel,
-        Plan,
-        Smoke,
-        Stop,
-        dummy_input,
-        forward_line,
-        is_out_of_memory,
-        limit_resources,
-        logits_problem,
-        model_line,
-        read_plan,
-        unwrap,
-    )
 else:
-    from ort_messages import ort_text
-    from smoke_child import (
+    from loader_child import (
         Channel,
+        Loader,
         Plan,
-        Smoke,
         Stop,
         dummy_input,
         forward_line,
@@ -67,6 +66,7 @@ else:
         read_plan,
         unwrap,
     )
+    from ort_messages import ort_text
 
 EXPORT_DTYPE = "float32"
 _MAX_TEXT = 500
@@ -179,7 +179,7 @@ class Export:
     """One export: the smoke child's loading steps, then export and parity."""
 
     job: dict[str, Any]
-    smoke: Smoke
+    smoke: Loader
     unwrapped: bool = False  # the output was a dict, a .logits object or a 1-tuple
 
     @property
@@ -378,7 +378,7 @@ def main() -> None:
     for entry in job["sys_path"]:
         if entry not in sys.path:
             sys.path.append(entry)
-    smoke = Smoke(job, channel)
+    smoke = Loader(job, channel)
     try:
         channel.send({"result": Export(job, smoke).run()})
     except Stop:
