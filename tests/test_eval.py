@@ -337,8 +337,8 @@ def test_push_gate_refuses_before_any_upload(
     import click
 
     from fakes.gas_api import serve_gas_api
-    from gasbuild._cli_push import register
     from gasbuild.blobs import sha256_file
+    from gasbuild.cli.push import register
     from gasbuild.manifest import Project
     from gasbuild.publish.push import PushItem, no_checks
     from gasbuild.publish.status import hotkey_name

@@ -1,4 +1,4 @@
-"""The no-op fast path (``gasbuild._fastpath``): it answers only what the full build would.
+"""The no-op fast path (``gasbuild.cli.fastpath``): it answers only what the full build would.
 
 Builds run in-process through the CLI's own entry (``cli._run``) so that one example can build,
 edit and rebuild in well under a second; the import test runs a real interpreter.
@@ -23,7 +23,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import EXAMPLES, REPO
-from gasbuild import _fastpath, cache, cli
+from gasbuild import cache, cli
+from gasbuild.cli import fastpath as _fastpath
 
 QUICKSTART = EXAMPLES / "quickstart"
 IMAGE_SHA256 = "ff6d3eac0a3044cecbbdf1c99204acb416e36fb93c58e60efca42b7b9b1f488c"
@@ -144,7 +145,7 @@ def test_the_no_op_imports_nothing_heavy(tmp_path: Path) -> None:
     env = {**os.environ, "GASBUILD_CACHE_DIR": str(tmp_path / "cache")}
     code = (
         "import atexit, sys\n"
-        "from gasbuild import _fastpath\n"
+        "from gasbuild.cli import fastpath as _fastpath\n"
         "_fastpath.RACY_NS = 0  # the zips were written a moment ago\n"
         f"heavy = {HEAVY!r} + ('gasbuild.manifest', 'gasbuild.plan', 'rich')\n"
         "atexit.register(lambda: print('LOADED=' + ','.join(\n"

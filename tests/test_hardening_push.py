@@ -13,8 +13,8 @@ pytest.importorskip("bittensor_wallet")
 
 from fakes.gas_api import serve_gas_api
 from fakes.publishing import make_wallet, make_zip
-from gasbuild._cli_push import register
 from gasbuild.cli import _run
+from gasbuild.cli.push import register
 from gasbuild.manifest import Project
 from gasbuild.publish.push import PushItem, no_checks
 from gasbuild.publish.status import hotkey_name

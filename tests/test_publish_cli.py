@@ -15,8 +15,8 @@ pytest.importorskip("bittensor_wallet")
 
 from fakes.gas_api import GasApiState, serve_gas_api
 from fakes.publishing import make_wallet, make_zip
-from gasbuild._cli_push import register
 from gasbuild.cli import _run
+from gasbuild.cli.push import register
 from gasbuild.manifest import Project
 from gasbuild.publish.chain import MemoryChain
 from gasbuild.publish.push import PushItem, no_checks
@@ -258,7 +258,7 @@ def test_build_items_uses_plan_build(
     from types import SimpleNamespace
 
     from gasbuild import manifest, plan
-    from gasbuild._cli_push import build_items
+    from gasbuild.cli.push import build_items
 
     seen = {}
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from gasbuild._cliopts import checked_only, project_options, smoke_limit_options
+from gasbuild.cli.options import checked_only, project_options, smoke_limit_options
 from gasbuild.errors import UsageError, display_path
 from gasbuild.resources import STATE_DIR
 from gasbuild.submission import MODALITIES, VERTICALS, Modality

@@ -15,9 +15,12 @@ from typing import Any
 
 import click
 
-from gasbuild import __version__, _cli_eval, _cli_push, _fastpath
+from gasbuild import __version__
 from gasbuild._api import open_cache
-from gasbuild._cliopts import (
+from gasbuild.cli import eval as _cli_eval
+from gasbuild.cli import fastpath as _fastpath
+from gasbuild.cli import push as _cli_push
+from gasbuild.cli.options import (
     checked_only,
     maybe_project,
     project_options,

@@ -188,7 +188,7 @@ def tree_stats(root: Path | str) -> list[list[Any]] | None:
 
 def package_dir() -> Path:
     """gasbuild's own code: any change to it (an editable install, a pull) may change a report."""
-    return Path(__file__).resolve().parent
+    return Path(__file__).resolve().parent.parent
 
 
 # ------------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from gasbuild._api import open_cache
-from gasbuild._cliopts import checked_only, maybe_project, project_options
+from gasbuild.cli.options import checked_only, maybe_project, project_options
 from gasbuild.errors import UsageError, display_path
 from gasbuild.submission import MODALITIES
 
