@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -201,6 +202,30 @@ def test_gascli_push(cli: Cli, tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert chain.get_commitment(cli.addresses["img"], 34) is not None
     assert cli.run(cli.gascli, *args) == 0  # resumes: nothing uploaded twice
     assert cli.server.calls["put"] == 1 and cli.server.total_confirmations == 1
+
+
+def test_wallet_overrides_on_push_and_gascli(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--wallet-name/--wallet-hotkey/--wallet-path on push, --wallet-path on gascli: the
+    wallets need not be under HOME, and gas.toml's [wallet] can be overridden."""
+    wallets = tmp_path / "elsewhere"
+    shutil.move(str(tmp_path / "home" / ".bittensor" / "wallets"), wallets)
+    text = (cli.root / "gas.toml").read_text()
+    (cli.root / "gas.toml").write_text(text.replace('name = "miner"', 'name = "nobody"'))
+    base = ("push", "-C", str(cli.root), "--yes", "--json", "--only", "image")
+    assert cli.run(cli.gasbuild, *base) == 2  # gas.toml's wallet does not exist
+    capsys.readouterr()
+    over = ("--wallet-name", "miner", "--wallet-path", str(wallets), "--wallet-hotkey", "vid")
+    assert cli.run(cli.gasbuild, *base, *over) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [m["hotkey"] for m in report["models"]] == [cli.addresses["vid"]]
+
+    zip_path, _, _ = make_zip(tmp_path / "video_detector.zip", "video")
+    args = ["d", "push", "--video-model", str(zip_path), "--wallet-name", "miner"]
+    args += ["--wallet-hotkey", "img", "--retry-delay", "1"]
+    assert cli.run(cli.gascli, *args) == 2  # not under HOME any more
+    assert cli.run(cli.gascli, *args, "--wallet-path", str(wallets)) == 0
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ paying coldkey, ask (``--yes`` skips the question), burn, record the receipt and
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import sys
 from collections.abc import Callable, Sequence
@@ -107,6 +108,13 @@ def _push_command(hooks: Hooks) -> click.Command:
         help="If the service says a hotkey's free submission is used, burn 0.5 TAO worth of"
         " subnet alpha with the wallet's coldkey (after asking) and push with its receipt.",
     )
+    @click.option("--wallet-name", metavar="NAME", help="Wallet name (default: [wallet] name).")
+    @click.option(
+        "--wallet-hotkey",
+        metavar="NAME",
+        help="Hotkey for every model pushed (default: each model's hotkey, else [wallet] hotkey).",
+    )
+    @click.option("--wallet-path", metavar="DIR", help="Wallets folder (default: [wallet] path).")
     @click.option(
         "--allow-shared-hotkey",
         is_flag=True,
@@ -135,6 +143,9 @@ def _push_command(hooks: Hooks) -> click.Command:
         as_json: bool,
         commit_only: bool,
         burn: bool,
+        wallet_name: str | None,
+        wallet_hotkey: str | None,
+        wallet_path: str | None,
         allow_shared_hotkey: bool,
         burn_receipts: Sequence[str],
         chain_endpoint: str | None,
@@ -167,6 +178,7 @@ def _push_command(hooks: Hooks) -> click.Command:
             smoke_memory=smoke_memory,
             smoke_timeout=smoke_timeout,
             allow_shared_hotkey=allow_shared_hotkey,
+            wallet=(wallet_name, wallet_hotkey, wallet_path),
         )
 
     return push_command
@@ -242,8 +254,13 @@ def _run_project_push(
     smoke_memory: int | None = None,
     smoke_timeout: float | None = None,
     allow_shared_hotkey: bool = False,
+    wallet: tuple[str | None, str | None, str | None] = (None, None, None),
 ) -> None:
-    """The body of ``push`` and ``burn``: build, preflight, ask, push, report."""
+    """The body of ``push`` and ``burn``: build, preflight, ask, push, report.
+
+    ``wallet`` is (name, hotkey, path) from the command line; each given value overrides
+    gas.toml (a hotkey given there is used for every model pushed).
+    """
     from gasbuild import manifest
 
     _require_consent(yes or dry_run)
@@ -257,6 +274,11 @@ def _run_project_push(
         smoke_timeout=smoke_timeout,
     )
     items = builder(project, chosen)
+    from gasbuild.blobs import expand_user
+
+    wallet_name, wallet_hotkey, wallet_path = wallet
+    if wallet_hotkey:
+        items = [dataclasses.replace(item, hotkey_name=wallet_hotkey) for item in items]
     if not (no_eval or commit_only):  # before any upload: [eval] min_score (docs/eval.md)
         _eval_gate(project, [(item.modality, item.zip_path) for item in items])
     from gasbuild.publish.status import project_settings
@@ -269,6 +291,8 @@ def _run_project_push(
         burn_receipts=_assign_burns(given, [i.modality for i in items]),
         chain_endpoint=chain_endpoint,
         allow_shared_hotkey=allow_shared_hotkey,
+        wallet_name=wallet_name,
+        wallet_path=str(expand_user(wallet_path)) if wallet_path else None,
     )
     section = project.manifest.build
     checker = hooks.checker or _real_checker(
@@ -633,6 +657,11 @@ def _gascli_push_command(hooks: Hooks) -> click.Command:
         metavar="[MODALITY=]TX_HASH:BLOCK",
         help=_BURN_RECEIPT_HELP,
     )
+    @click.option(
+        "--wallet-path",
+        metavar="DIR",
+        help="Wallets folder (default: ~/.bittensor/wallets).",
+    )
     def gascli_push(
         image_model: Path | None,
         video_model: Path | None,
@@ -644,6 +673,7 @@ def _gascli_push_command(hooks: Hooks) -> click.Command:
         retry_delay: float,
         vertical: str,
         burn_receipts: Sequence[str],
+        wallet_path: str | None,
     ) -> None:
         """Push detector zips (BitMind's flags), with gasbuild's checks and resumable receipts.
 
@@ -678,6 +708,7 @@ def _gascli_push_command(hooks: Hooks) -> click.Command:
         interactive = sys.stdin.isatty()
         settings = PushSettings(
             wallet_name=wallet_name,
+            wallet_path=wallet_path,
             netuid=netuid,
             vertical=vertical,
             chain_endpoint=chain_endpoint,
