@@ -190,15 +190,18 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def stale_temp_files(folder: Path) -> list[Path]:
-    """Our temp files in ``folder`` whose writing process is gone (a killed build's leftovers)."""
+def stale_temp_files(folder: Path, pattern: re.Pattern[str] = _TEMP_NAME) -> list[Path]:
+    """Our temp files in ``folder`` whose writing process is gone (a killed build's leftovers).
+
+    ``pattern`` tells our names from others' by a ``pid`` group (default: ``temp_beside``'s
+    ``.<name>.<pid>.<random>.tmp``); a name it does not match is never touched."""
     try:
         names = os.listdir(folder)
     except OSError:
         return []
     stale = []
     for name in names:
-        match = _TEMP_NAME.match(name)
+        match = pattern.match(name)
         if match and not pid_alive(int(match["pid"])):
             stale.append(folder / name)
     return stale

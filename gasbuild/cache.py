@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from gasbuild._version import __version__
-from gasbuild.blobs import atomic_write, expand_user, pid_alive, stale_temp_files
+from gasbuild.blobs import atomic_write, expand_user, stale_temp_files
 from gasbuild.errors import UserError
 from gasbuild.urls import is_url, redact_url
 
@@ -207,15 +207,7 @@ class Cache:
         folders whose writing process is gone (a live build's files are never touched).
         Returns how many were removed."""
         folder = self.root / "tmp"
-        doomed = stale_temp_files(folder)
-        try:
-            names = os.listdir(folder)
-        except OSError:
-            names = []
-        for name in names:
-            match = _STAGE_TEMP.match(name)
-            if match and not pid_alive(int(match["pid"])):
-                doomed.append(folder / name)
+        doomed = stale_temp_files(folder) + stale_temp_files(folder, _STAGE_TEMP)
         for path in doomed:
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path, ignore_errors=True)

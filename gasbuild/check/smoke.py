@@ -44,7 +44,6 @@ from __future__ import annotations
 import math
 import secrets
 import shutil
-import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,10 +56,9 @@ from gasbuild.sandbox.runner import (
     ChildRun,
     child_messages,
     exit_text,
-    last_line,
+    last_phase,
     loader_job,
     module_paths,
-    phase_text,
     run_child,
     sandbox_dir,
 )
@@ -176,16 +174,10 @@ def _findings(run: ChildRun, limits: Limits, batch: int) -> list[Finding]:
         message = f"the smoke test's result cannot be believed: {problem}"
         hint = "model.py wrote to the smoke test's channel, or ended the process early"
         return [*findings, Finding("GAS608", "error", message, file=MODEL_FILE, hint=hint)]
-    phases = [m for m in messages if "phase" in m]
-    where = phase_text(phases[-1]) if phases else "starting"
-    last = last_line(run.stderr)
-    if run.returncode is None or run.returncode == -signal.SIGXCPU:
-        what = (
-            f"did not finish within {limits.timeout:g} s"
-            if run.returncode is None
-            else "used up its CPU time"
-        )
-        message = f"the smoke test {what}, while {where}"
+    where = last_phase(messages)
+    last = run.last_output()
+    if run.timed_out:
+        message = f"the smoke test {run.timeout_text(limits.timeout)}, while {where}"
         hint = (f"last output: {last}; " if last else "") + f"raise the limit: {TIMEOUT_FLAG}"
         return [Finding("GAS607", "error", message, file=MODEL_FILE, hint=hint)]
     how = exit_text(run.returncode)

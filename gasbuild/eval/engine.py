@@ -37,10 +37,9 @@ from gasbuild.sandbox.runner import (
     ChildRun,
     child_messages,
     exit_text,
-    last_line,
+    last_phase,
     loader_job,
     module_paths,
-    phase_text,
     run_child,
 )
 from gasbuild.submission import (
@@ -321,12 +320,11 @@ def _raise_for_child(run: ChildRun, zip_path: Path, timeout: float, memory_mb: i
                     f"{name}: the model cannot be scored: {text}",
                     hint=str(hint)[:300] if hint else f"run `gasbuild check {name}`",
                 )
-    phases = [m for m in messages if "phase" in m]
-    where = phase_text(phases[-1]) if phases else "starting"
-    last = last_line(run.stderr)
-    if run.returncode is None:
+    where = last_phase(messages)
+    last = run.last_output()
+    if run.timed_out:
         raise EvalError(
-            f"{name}: the eval did not finish within {timeout:g} s, while {where}",
+            f"{name}: the eval {run.timeout_text(timeout)}, while {where}",
             hint=f"last output: {last}" if last else "a model too slow on CPU? try --limit",
         )
     how = exit_text(run.returncode)

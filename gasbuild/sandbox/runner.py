@@ -40,6 +40,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -52,6 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from gasbuild.blobs import stale_temp_files
 from gasbuild.submission import (
     ALLOWED_IMPORTS,
     AUDIO_SAMPLES,
@@ -80,6 +82,8 @@ _STDOUT_TAIL = 1 << 20  # bytes of protocol output kept (the result is a few kil
 _STDERR_TAIL = 16 << 10  # bytes of the model's own output kept, for the last line
 _KILL_GRACE = 10.0  # seconds to wait for the killed group's pipes to close
 _MAX_LINE = 300
+# ``sandbox_dir``'s names: ``<prefix><pid>-<random>`` (the prefix ends in "-").
+_SANDBOX_NAME = re.compile(r"^(?:.*-)?(?P<pid>\d+)-[^-]*$")
 
 
 def module_paths(names: tuple[str, ...] | None = None) -> list[str] | None:
@@ -195,6 +199,22 @@ class ChildRun:
     # The containment layers the launcher reported before any child code ran (contain.py).
     layers: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def timed_out(self) -> bool:
+        """Stopped by a time limit: killed at the wall-clock timeout, or by the CPU-time limit
+        the sandbox sets (SIGXCPU), which a busy model reaches first on a loaded machine."""
+        return self.returncode is None or self.returncode == -signal.SIGXCPU
+
+    def timeout_text(self, timeout: float) -> str:
+        """Which time limit stopped it (``timed_out`` runs only)."""
+        if self.returncode is None:
+            return f"did not finish within {timeout:g} s"
+        return "used up its CPU time"
+
+    def last_output(self) -> str:
+        """The last line the child wrote on stderr (the model's own output included)."""
+        return last_line(self.stderr)
+
 
 def sandbox_parent() -> Path:
     """The one gasbuild-owned folder holding every sandbox's temporary directory (mode 0700),
@@ -219,33 +239,10 @@ def sandbox_dir(prefix: str) -> Iterator[Path]:
 def sweep_sandbox_dirs() -> int:
     """Remove sandbox directories whose owning process is gone; how many were removed."""
     parent = Path(tempfile.gettempdir()) / f"gasbuild-sandbox-{os.getuid()}"
-    removed = 0
-    if not parent.is_dir():
-        return 0
-    for entry in parent.iterdir():
-        pid = _owner_pid(entry.name)
-        if pid is None or _alive(pid):
-            continue
+    doomed = stale_temp_files(parent, _SANDBOX_NAME)
+    for entry in doomed:
         shutil.rmtree(entry, ignore_errors=True)
-        removed += 1
-    return removed
-
-
-def _owner_pid(name: str) -> int | None:
-    """The pid in ``<prefix><pid>-<random>``, or None for a name of another shape."""
-    head = name.rsplit("-", 1)[0]
-    digits = head.rsplit("-", 1)[-1]
-    return int(digits) if digits.isdigit() else None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process: not ours to judge
-    return True
+    return len(doomed)
 
 
 def sandbox_spec(job: dict[str, Any], root: Path, timeout: float) -> dict[str, Any]:
@@ -355,12 +352,21 @@ def child_messages(stdout: str) -> list[dict[str, Any]]:
     return messages
 
 
+def last_phase(messages: list[dict[str, Any]]) -> str:
+    """Where the child was when it stopped: its last announced phase, or "starting"."""
+    phases = [m for m in messages if "phase" in m]
+    return phase_text(phases[-1]) if phases else "starting"
+
+
 def phase_text(phase: dict[str, Any]) -> str:
     batch = phase.get("batch")
     return str(phase["phase"]) + (f" on a batch of {batch}" if batch is not None else "")
 
 
-def exit_text(returncode: int) -> str:
+def exit_text(returncode: int | None) -> str:
+    """How the child's process ended, for a message (``None``: killed at the timeout)."""
+    if returncode is None:
+        return "was killed at the timeout"
     if returncode < 0:
         try:
             return f"was killed by {signal.Signals(-returncode).name}"

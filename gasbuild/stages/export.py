@@ -44,10 +44,9 @@ from gasbuild.sandbox.runner import (
     ChildRun,
     child_messages,
     exit_text,
-    last_line,
+    last_phase,
     loader_job,
     module_paths,
-    phase_text,
     run_child,
     sandbox_dir,
 )
@@ -205,13 +204,12 @@ def _result(run: ChildRun, options: ExportOptions, key: str) -> ExportResult:
                     f"{key}: {_text(error.get('message')) or 'the export failed'}",
                     hint=_text(error.get("hint")) or None,
                 )
-    phases = [m for m in messages if "phase" in m]
-    where = phase_text(phases[-1]) if phases else "starting"
-    last = last_line(run.stderr)
-    if run.returncode is None:
+    where = last_phase(messages)
+    last = run.last_output()
+    if run.timed_out:
         hint = f"last output: {last}" if last else "an endless loop, or a model too slow on CPU"
         raise ExportError(
-            f"{key}: the ONNX export did not finish within {options.timeout:g} s, while {where}",
+            f"{key}: the ONNX export {run.timeout_text(options.timeout)}, while {where}",
             hint=hint,
         )
     how = exit_text(run.returncode)
