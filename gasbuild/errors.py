@@ -31,6 +31,7 @@ live beside the code that raises them (the module in brackets) and subclass one 
         ├── BurnRequired                    the free submission is used [publish.gasapi]
         ├── BurnAlreadyUsed                 the burn receipt was spent already [publish.gasapi]
         ├── BurnDeclined                    the user said no to a burn [publish.push]
+        ├── PushDeclined                    the user said no to the push [publish.push]
         ├── BurnFailed                      the chain refused the burn [publish.burn]
         ├── BurnOutcomeUnknown              a burn that may or may not have landed [publish.burn]
         ├── BadSignature                    the service refused the Epistula signature

@@ -143,7 +143,7 @@ class Terminal(io.StringIO):
         return True
 
 
-@pytest.mark.parametrize(("answer", "code", "confirmations"), [("y\n", 0, 2), ("n\n", 130, 0)])
+@pytest.mark.parametrize(("answer", "code", "confirmations"), [("y\n", 0, 2), ("n\n", 1, 0)])
 def test_confirmation_prompt(
     cli: Cli,
     monkeypatch: pytest.MonkeyPatch,

@@ -34,6 +34,8 @@ from gasbuild.resources import STATE_DIR
 from gasbuild.submission import MODALITIES, VERTICALS, Modality
 
 if TYPE_CHECKING:  # the publish modules (httpx, pydantic) load only when a command runs
+    from datetime import datetime
+
     from gasbuild.manifest import Project
     from gasbuild.publish.burn import BurnQuote
     from gasbuild.publish.gasapi import BurnReceipt
@@ -46,6 +48,7 @@ if TYPE_CHECKING:  # the publish modules (httpx, pydantic) load only when a comm
         PushReport,
         PushSettings,
     )
+    from gasbuild.publish.slots import HotkeyCount, ModelOutlook
 
 Builder = Callable[["Project", "frozenset[Modality] | None"], "list[PushItem]"]
 
@@ -159,7 +162,11 @@ def _push_command(hooks: Hooks) -> click.Command:
         \b
         Preflight first: wallets, registration and checks for every modality; nothing is
         uploaded unless all pass. Receipts in .gasbuild/receipts make a re-run resume.
-        Exit status: 0 pushed, 1 push failed, 2 usage or configuration error.
+        --dry-run stops after preflight and shows, per hotkey, the submissions this project's
+        receipts know as used and which models would need a burn (the service is not asked).
+        Without --yes it asks first: answering "n" at the prompt exits 1 with nothing pushed
+        (Ctrl-C or Ctrl-D there exits 130).
+        Exit status: 0 pushed, 1 push failed or declined, 2 usage or configuration error.
         """
         _run_project_push(
             hooks,
@@ -454,6 +461,8 @@ def _push_and_report(
         ui.stop_progress()
     if as_json:
         ui.print_json(report.to_json())
+    elif report.dry_run:
+        _print_dry_run(report)
     else:
         _print_report(report)
     report.raise_for_error()
@@ -498,8 +507,14 @@ def _burn_approver(*, ask: bool) -> ApproveBurn:
 
 
 def _confirm_plan(plan: PushPlan) -> None:
-    """Show the plan on stderr (stdout may be --json) and ask; declining aborts (exit 130)."""
+    """Show the plan on stderr (stdout may be --json) and ask.
+
+    "n" is a decision, not an interruption: exit 1 "nothing was pushed", as a declined burn.
+    Ctrl-C or Ctrl-D at the prompt stays an interruption (exit 130).
+    """
     from gasbuild import ui
+    from gasbuild.publish.push import PushDeclined
+    from gasbuild.publish.slots import outlook
     from gasbuild.urls import redact_url  # GASBUILD_UPLOAD_URL may carry user:password@
 
     settings = plan.settings
@@ -507,41 +522,137 @@ def _confirm_plan(plan: PushPlan) -> None:
         f"about to push to {redact_url(plan.upload_url)} (subnet {settings.netuid},"
         f" vertical {settings.vertical}):"
     ]
+    spends = {m.modality: m for h in outlook(plan) for m in h.models}
     for p in plan.items:
         state = p.receipt.state if p.receipt else "new"
         lines.append(
-            f"  {p.item.modality:<6} {display_path(p.item.zip_path)}  sha256 {p.item.sha256[:16]}"
-            f"  {ui.human_size(p.item.size)}  hotkey {p.hotkey.hotkey_name}"
-            f" ({p.hotkey.ss58_address})  receipt: {state}"
+            f"  {p.item.modality:<5}  {display_path(p.item.zip_path)}"
+            f"  {ui.short_digest(p.item.sha256)}  {ui.human_size(p.item.size)}  receipt: {state}"
         )
-    ui.err.print("\n".join(lines), markup=False, highlight=False)
-    click.confirm(
-        "Each new upload uses this hotkey's submission. Push?", default=False, abort=True, err=True
-    )
+        lines.append(f"         hotkey {p.hotkey.hotkey_name} {p.hotkey.ss58_address}")
+        model = spends.get(p.item.modality)
+        if model is not None:
+            lines += _wrapped(_model_text(model), "         ", ui.err.width)
+    ui.err.print("\n".join(lines), markup=False, highlight=False, soft_wrap=True)
+    if not click.confirm(
+        "Each new upload uses this hotkey's submission. Push?", default=False, err=True
+    ):
+        raise PushDeclined(
+            "push declined; nothing was pushed",
+            hint="run it again and answer y, or pass --yes; --dry-run only shows the plan",
+        )
 
 
 def _print_report(report: PushReport) -> None:
+    """The push's results: a table when there is room for full digests and addresses;
+    narrower, two lines per model (short digest marked so), so 80 columns fit."""
     from gasbuild import ui
 
+    columns = ["modality", "zip", "sha256", "hotkey", "status", "model", "chain"]
     rows = []
     for item in report.items:
         receipt = item.receipt
         chain = "-"
         if receipt is not None:
             chain = "verified" if receipt.verified else "sent" if receipt.committed else "no"
+        model = "-" if receipt is None or receipt.model_id is None else str(receipt.model_id)
+        zip_shown = display_path(item.zip_path)
         rows.append(
-            [
-                item.modality,
-                display_path(item.zip_path),
-                item.sha256[:16],
-                item.hotkey_ss58,
-                item.status,
-                "-" if receipt is None or receipt.model_id is None else str(receipt.model_id),
-                chain,
-            ]
+            [item.modality, zip_shown, item.sha256, item.hotkey_ss58, item.status, model, chain]
         )
-    title = "gasbuild push --dry-run (nothing uploaded)" if report.dry_run else "gasbuild push"
-    ui.table(title, ["modality", "zip", "sha256", "hotkey", "status", "model", "chain"], rows)
+    if ui.wide():
+        ui.table("gasbuild push", columns, rows)
+        return
+    lines = ["gasbuild push"]
+    for modality, zip_shown, digest, hotkey, status, model, chain in rows:
+        lines.append(f"{modality:<5}  {zip_shown}  {ui.short_digest(digest)}")
+        lines.append(f"       {status}  model: {model}  chain: {chain}")
+        lines.append(f"       hotkey: {hotkey}")
+    ui.out.print("\n".join(lines), markup=False, highlight=False, soft_wrap=True)
+
+
+def _print_dry_run(report: PushReport) -> None:
+    """The plan, narrow enough for 80 columns: a line per model, then per hotkey how many
+    submissions this project knows it used and what this push would spend. The service is not
+    asked (only a presign returns its count, and a presign reserves an upload slot)."""
+    from datetime import datetime, timezone
+
+    from gasbuild import ui
+    from gasbuild.publish.slots import describe_age
+
+    lines = ["gasbuild push --dry-run: nothing uploaded, no upload slot reserved"]
+    for item in report.items:
+        action = item.outlook.action if item.outlook else "upload"
+        lines.append(
+            f"  {item.modality:<5}  {display_path(item.zip_path)}  {ui.short_digest(item.sha256)}"
+            f"  {ui.human_size(item.size)}  {_DRY_ACTIONS.get(action, action)}"
+        )
+    if report.hotkeys:
+        lines.append("submissions per hotkey (from this project's receipts):")
+    now = datetime.now(timezone.utc)
+    for hotkey in report.hotkeys:
+        lines.append(f"  {hotkey.name}  {hotkey.count.hotkey_ss58}")
+        texts = [_count_text(hotkey.count, now, describe_age)]
+        if hotkey.count.pending_burns:
+            texts.append(
+                "a burn sent earlier has an unknown outcome: no new burn is made for this"
+                " hotkey until it is resolved (see docs/push.md, The burn)"
+            )
+        texts += [_model_text(m) for m in hotkey.models]
+        for text in texts:
+            lines += _wrapped(text, "    ", ui.out.width)
+    ui.out.print("\n".join(lines), markup=False, highlight=False, soft_wrap=True)
+
+
+def _wrapped(text: str, indent: str, columns: int) -> list[str]:
+    """``text`` folded at the terminal's ``columns`` (at most 100, for reading), its later
+    lines indented two more."""
+    import textwrap
+
+    width = max(40, min(columns, 100))
+    return textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=indent + "  ")
+
+
+_DRY_ACTIONS = {
+    "upload": "would upload",
+    "confirm": "would confirm its upload",
+    "commit": "confirmed: would commit",
+}
+
+
+def _count_text(count: HotkeyCount, now: datetime, describe_age: Callable[[float], str]) -> str:
+    """``used: 1 of max 3 (...)``, or ``used: unknown (no push from here yet)``."""
+    if count.used is None:
+        return "used: unknown (no push from here yet)"
+    burns = f"; {count.unspent_burns} unspent burn(s) saved" if count.unspent_burns else ""
+    if count.service_max is None:
+        return f"used: {count.used} (max: unknown, the service has not said){burns}"
+    age = count.age_seconds(now)
+    when = (count.answered or "")[:10]
+    said = f"{when}, {describe_age(age)}" if age is not None else "date unknown"
+    return f"used: {count.used} of max {count.service_max} (the service's max as of {said}){burns}"
+
+
+def _model_text(model: ModelOutlook) -> str:
+    """What pushing this model would spend of its hotkey's submissions, in a miner's words."""
+    name = model.modality
+    if model.action == "commit":
+        return f"{name}: nothing to spend (its upload was confirmed earlier)"
+    if model.action == "confirm":
+        return f"{name}: confirms its earlier upload (its slot was granted then)"
+    if model.needs_burn is None:
+        return f"{name}: uses the free submission, unless this hotkey pushed from elsewhere"
+    if not model.needs_burn:
+        return f"{name}: uses this hotkey's free submission"
+    if model.burn_reason == "shared-hotkey":
+        why = f"{model.first_on_hotkey} uses this hotkey's free submission first"
+    else:
+        why = "this hotkey's free submission is used"
+    paid = {
+        "given": "the --burn-receipt given pays",
+        "saved": "a saved unspent burn pays",
+    }.get(model.burn_source or "", "none saved: --burn makes one, --burn-receipt passes one")
+    return f"{name}: needs a burn, {why} ({paid})"
 
 
 def _cli_events() -> Events:
@@ -550,14 +661,21 @@ def _cli_events() -> Events:
     from gasbuild.publish.push import Events
 
     class CliEvents(Events):
+        """Upload bars start at the PUT's first callback (0 bytes) and stay, full, while the
+        service answers the PUT; the next message (or a retry's restart) removes them. A bar
+        finished the moment its last byte went out was never drawn full: a small zip, sent in
+        one chunk, only ever showed the frame rich draws when a bar is added, at 0 bytes."""
+
         def __init__(self) -> None:
             self._bars: dict[str, tuple[ui.Bar, int]] = {}
             self._last_countdown: dict[str, int] = {}
 
         def info(self, message: str) -> None:
+            self._finish_bars()
             ui.err.print(message, markup=False, highlight=False)
 
         def warning(self, message: str) -> None:
+            self._finish_bars()
             ui.print_warning(message)
 
         def findings(self, origin: str, findings: list[Any]) -> None:
@@ -565,17 +683,18 @@ def _cli_events() -> Events:
 
         def progress(self, label: str, sent: int, total: int) -> None:
             bar = self._bars.get(label)
-            if bar is None or sent < bar[1]:
+            if bar is None or sent < bar[1]:  # the first callback, or a retry starting over
                 if bar is not None:
                     bar[0].finish()
                 bar = (ui.progress_factory()(f"upload {label}", total), 0)
             shown, before = bar
             shown.advance(sent - before)
-            if sent >= total:
+            self._bars[label] = (shown, max(sent, before))
+
+        def _finish_bars(self) -> None:
+            for shown, _ in self._bars.values():
                 shown.finish()
-                self._bars.pop(label, None)
-            else:
-                self._bars[label] = (shown, sent)
+            self._bars.clear()
 
         def countdown(self, label: str, seconds_left: float) -> None:
             whole = int(seconds_left + 0.999)
@@ -597,27 +716,60 @@ def _status_command() -> click.Command:
     @_project_options
     @click.option("--only", metavar="MODALITIES", help="Comma-separated subset: image,video,audio.")
     @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON on stdout.")
+    @click.option("--chain-endpoint", metavar="URL", help="Subtensor endpoint (default by netuid).")
     def status_command(
-        directory: Path | None, manifest_file: Path | None, only: str | None, as_json: bool
+        directory: Path | None,
+        manifest_file: Path | None,
+        only: str | None,
+        as_json: bool,
+        chain_endpoint: str | None,
     ) -> None:
-        """Per modality: the local zip's digest, its push receipt, and the chain's commitment."""
+        """Per modality: the local zip's digest, its push receipt, and the chain's commitment.
+
+        \b
+        The chain is asked once per hotkey until it fails; a chain that cannot be reached
+        fails the command once (exit 1), after the table of what is known locally.
+        """
         from gasbuild import manifest, ui
 
         project = manifest.load(manifest.find_manifest(directory, manifest_file))
         from gasbuild.publish.status import model_status
 
-        rows = model_status(project, checked_only(project, only))
+        report = model_status(project, checked_only(project, only), chain_endpoint=chain_endpoint)
+        error = report.chain_error
         if as_json:
-            ui.print_json({"models": rows})
-            return
-        columns = ["modality", "zip", "sha256", "receipt", "model", "chain", "eval"]
-        ui.table(
-            "gasbuild status",
-            columns,
-            [[str(row[c] if row[c] is not None else "-") for c in columns] for row in rows],
-        )
+            if error is None:
+                ui.print_json({"ok": True, "models": report.rows})
+            else:
+                ui.print_json(ui.error_json(error, error.exit_code, models=report.rows))
+        else:
+            _print_status(report.rows)
+        if error is not None:
+            raise error
 
     return status_command
+
+
+def _print_status(rows: list[dict[str, Any]]) -> None:
+    """The status table when there is room for full digests; narrower, two lines per model
+    (the digest short and marked so, the states labelled), so 80 columns fit."""
+    from gasbuild import ui
+
+    columns = ["modality", "zip", "sha256", "receipt", "model", "chain", "eval"]
+    if ui.wide():
+        cells = [[str(row[c] if row[c] is not None else "-") for c in columns] for row in rows]
+        ui.table("gasbuild status", columns, cells)
+        return
+    lines = ["gasbuild status"]
+    for row in rows:
+        digest = ui.short_digest(row["sha256"]) if row["sha256"] else ""
+        lines.append(f"{row['modality']:<5}  {row['zip']}  {digest}".rstrip())
+        chain = str(row["chain"]).replace("unknown (chain unreachable)", "unreachable")
+        states = [f"{c}: {row[c]}" for c in ("receipt", "model") if row[c] is not None]
+        states.append(f"chain: {chain}")
+        states += [] if row["eval"] is None else [f"eval: {row['eval']}"]
+        lines += _wrapped("  ".join(states), "       ", ui.out.width)
+    ui.out.print("\n".join(lines), markup=False, highlight=False, soft_wrap=True)
 
 
 # -- gascli d push --------------------------------------------------------------------------

@@ -535,8 +535,15 @@ def _reason(exc: BaseException) -> str:
 
 
 def _chunks(path: Path, size: int, progress_cb: ProgressCallback | None) -> Iterator[bytes]:
-    """The file in CHUNK_SIZE pieces; exactly ``size`` bytes or an error (never a short body)."""
+    """The file in CHUNK_SIZE pieces; exactly ``size`` bytes or an error (never a short body).
+
+    ``progress_cb`` hears 0 when the body starts (so a bar exists while the first chunk is on
+    its way: a zip under one chunk would otherwise report only once, when it is all sent),
+    then the bytes handed to the transport after each chunk, ending at ``size``.
+    """
     sent = 0
+    if progress_cb is not None:
+        progress_cb(0)
     with path.open("rb") as handle:
         while sent < size:
             chunk = handle.read(min(CHUNK_SIZE, size - sent))

@@ -30,6 +30,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -73,6 +74,7 @@ from gasbuild.publish.gasapi import (
     Timeouts,
 )
 from gasbuild.publish.receipts import BurnRecord, BurnStore, Receipt, ReceiptStore
+from gasbuild.publish.slots import HotkeyOutlook, ModelOutlook, outlook
 from gasbuild.publish.wallet import Hotkey, load_hotkey
 from gasbuild.resources import STATE_DIR
 from gasbuild.submission import MODALITIES, VERTICALS, Modality
@@ -95,6 +97,11 @@ ApproveBurn = Callable[[str, BurnQuote], None]  # modality, quote; raises to dec
 
 class BurnDeclined(PublishError):
     """The user said no to the burn a further submission needs."""
+
+
+class PushDeclined(PublishError):
+    """The user answered no at the push's confirmation prompt: nothing was pushed (exit 1, as
+    a declined burn; Ctrl-C or Ctrl-D there is an interruption, exit 130)."""
 
 
 @dataclass(frozen=True)
@@ -247,9 +254,11 @@ class ItemResult:
     receipt: Receipt | None = None
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
+    outlook: ModelOutlook | None = None  # dry runs: what it would spend of its hotkey's count
 
     def to_json(self) -> dict[str, Any]:
         r = self.receipt
+        extra = {} if self.outlook is None else self.outlook.to_json()
         return {
             "modality": self.modality,
             "zip": str(self.zip_path),
@@ -270,6 +279,7 @@ class ItemResult:
             "burn_tx_hash": r.burn_tx_hash if r else None,
             "warnings": self.warnings,
             "error": self.error,
+            **extra,
         }
 
 
@@ -280,6 +290,7 @@ class PushReport:
     items: list[ItemResult]
     dry_run: bool = False
     error: GasbuildError | None = None
+    hotkeys: list[HotkeyOutlook] = field(default_factory=list)  # dry runs: per hotkey
 
     @property
     def ok(self) -> bool:
@@ -290,13 +301,17 @@ class PushReport:
             raise self.error
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        now = datetime.now(timezone.utc)
+        data: dict[str, Any] = {
             "dry_run": self.dry_run,
             "ok": self.ok,
             "error": None if self.error is None else str(self.error),
             "exit_code": 0 if self.error is None else self.error.exit_code,
             "models": [item.to_json() for item in self.items],
         }
+        if self.dry_run:
+            data["hotkeys"] = [h.to_json(now) for h in self.hotkeys]
+        return data
 
 
 # -- entry points ---------------------------------------------------------------------------
@@ -382,8 +397,15 @@ def preflight(
 
 
 def planned_report(plan: PushPlan) -> PushReport:
-    """What a dry run returns: the plan, each item with its receipt as it stands."""
-    return PushReport([_result(p, "planned") for p in plan.items], dry_run=True)
+    """What a dry run returns: the plan, each item with its receipt as it stands, and per
+    hotkey what this project knows of its submissions (never asked of the service: a presign
+    would reserve a slot; see :mod:`gasbuild.publish.slots`)."""
+    hotkeys = outlook(plan)
+    by_modality = {m.modality: m for h in hotkeys for m in h.models}
+    results = [_result(p, "planned") for p in plan.items]
+    for result in results:
+        result.outlook = by_modality.get(result.modality)
+    return PushReport(results, dry_run=True, hotkeys=hotkeys)
 
 
 def execute(
@@ -718,6 +740,7 @@ class _Run:
             r2_key=answer.r2_key,
             submissions_used=answer.submissions_used,
             submissions_max=answer.submissions_max,
+            presigned_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             burn_tx_hash=None if burn is None else burn.tx_hash,
         )
         self.store.save(receipt)

@@ -55,6 +55,7 @@ class Receipt:
     commitment: str | None = None
     submissions_used: int | None = None
     submissions_max: int | None = None
+    presigned_at: str | None = None  # when the service answered the presign (ISO 8601, UTC)
     burn_tx_hash: str | None = None  # the burn this upload was presigned with, if any
     note: str | None = None
     updated: str = ""

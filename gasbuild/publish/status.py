@@ -6,10 +6,12 @@ and [publish] tables through here; ``model_status`` is the table ``gasbuild stat
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gasbuild.blobs import expand_user, sha256_file
-from gasbuild.errors import display_path
+from gasbuild.errors import GasbuildError, TransportError, display_path
 from gasbuild.resources import STATE_DIR
 from gasbuild.submission import Modality
 
@@ -55,16 +57,52 @@ def _wallet_path(project: Project, path: str | None) -> str | None:
     return str(resolved if resolved.is_absolute() else project.root / resolved)
 
 
-def model_status(project: Project, only: frozenset[Modality] | None) -> list[dict[str, Any]]:
+@dataclass
+class StatusReport:
+    """``gasbuild status``: one row per declared model, and the chain's failure if it failed.
+
+    ``chain_error`` is the first failure of the chain; once the chain failed, it is not asked
+    again for the other rows (each attempt could cost a whole deadline), so a chain that cannot
+    be reached costs one deadline, not one per model.
+    """
+
+    rows: list[dict[str, Any]]
+    chain_error: GasbuildError | None = None
+
+
+class _ChainOnce:
+    """The chain, asked until its first failure, which then stands for every later question."""
+
+    def __init__(self, open_chain: Callable[[], Any]) -> None:
+        self._open = open_chain
+        self._chain: Any = None
+        self.failure: GasbuildError | None = None
+
+    def commitment(self, ss58: str, netuid: int) -> str | None:
+        if self.failure is not None:
+            raise self.failure
+        try:
+            if self._chain is None:
+                self._chain = self._open()
+            result: str | None = self._chain.get_commitment(ss58, netuid)
+            return result
+        except GasbuildError as error:
+            self.failure = error
+            raise
+
+
+def model_status(
+    project: Project, only: frozenset[Modality] | None, *, chain_endpoint: str | None = None
+) -> StatusReport:
     """One row per declared model: local zip, receipt state, and whether the chain agrees."""
     from gasbuild.publish.chain import CommitmentTooLong, chain_from_env, commitment_string
     from gasbuild.publish.receipts import ReceiptStore
     from gasbuild.publish.wallet import load_hotkey_address
     from gasbuild.submission import zip_name
 
-    settings = project_settings(project)
+    settings = project_settings(project, chain_endpoint=chain_endpoint)
     store = ReceiptStore(settings.state_dir)
-    chain = None
+    chain = _ChainOnce(lambda: chain_from_env(settings.netuid, settings.chain_endpoint))
     rows = []
     for target in project.targets(only):
         path = project.out_dir / zip_name(target.modality)
@@ -79,8 +117,6 @@ def model_status(project: Project, only: frozenset[Modality] | None) -> list[dic
                 expected = commitment_string(receipt.r2_key, digest, ss58)
             except CommitmentTooLong:
                 expected = None  # cannot be committed; "other commitment" if any is there
-        if chain is None:
-            chain = chain_from_env(settings.netuid, settings.chain_endpoint)
         rows.append(
             {
                 "modality": target.modality,
@@ -93,7 +129,7 @@ def model_status(project: Project, only: frozenset[Modality] | None) -> list[dic
                 "eval": _last_eval(project, digest),
             }
         )
-    return rows
+    return StatusReport(rows, chain.failure)
 
 
 def _last_eval(project: Project, digest: str | None) -> str | None:
@@ -104,15 +140,15 @@ def _last_eval(project: Project, digest: str | None) -> str | None:
     return None if score is None else f"{score:.4f}"
 
 
-def _chain_state(chain: Any, ss58: str | None, netuid: int, expected: str | None) -> str:
-    from gasbuild.errors import GasbuildError
-
+def _chain_state(chain: _ChainOnce, ss58: str | None, netuid: int, expected: str | None) -> str:
     if ss58 is None:
         return "unknown (hotkey not found)"
     try:
-        current = chain.get_commitment(ss58, netuid)
-    except GasbuildError as error:
-        return f"unknown ({error.message})"
+        current = chain.commitment(ss58, netuid)
+    except TransportError:
+        return "unknown (chain unreachable)"
+    except GasbuildError:
+        return "unknown (chain error)"
     if current is None:
         return "no commitment"
     if expected is None:
