@@ -66,7 +66,7 @@ def test_confirmation_prompt_redacts_the_upload_urls_credentials(
         monkeypatch.setenv("GASBUILD_UPLOAD_URL", f"{url}?api_key={SECRET}")
         code = _run(gasbuild, ["push", "-C", str(root)], "gasbuild")
     captured = capsys.readouterr()
-    assert code == 130  # declined
+    assert code == 1  # declined ("n"): nothing pushed
     assert "about to push to http://***@127.0.0.1" in captured.err
     assert "api_key=***" in captured.err
     assert SECRET not in captured.out + captured.err

@@ -21,6 +21,8 @@ from typing import Any
 
 import click
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 pytest.importorskip("bittensor_wallet")
 
@@ -500,3 +502,116 @@ def _bars_for(sent: list[int], size: int) -> list[RecordedBar]:
     finally:
         ui.progress_factory = original  # type: ignore[assignment]
     return bars
+
+
+# -- the same, as a user runs it ------------------------------------------------------
+
+
+def test_dry_run_in_a_subprocess_at_80_columns(tmp_path: Path) -> None:
+    """`init` two models, then `push --dry-run` (which builds) with and without receipts."""
+    from conftest import run_cli
+
+    wallets = tmp_path / "wallets"
+    addresses = make_wallet(wallets, "default", ("image", "audio"))
+    chain_file = tmp_path / "chain.json"
+    chain_file.write_text(json.dumps({"registered": sorted(addresses.values())}))
+    env = {"COLUMNS": "80", "GASBUILD_CHAIN": f"memory:{chain_file}", "HOME": str(tmp_path)}
+    env["BT_WALLET_PATH"] = str(wallets)
+    made = run_cli("init", "-C", "p", "--modality", "image", "--modality", "audio", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    root = tmp_path / "p"
+    toml = (root / "gas.toml").read_text()
+    (root / "gas.toml").write_text(
+        toml.replace('name = "default"', f'name = "default"\npath = "{wallets}"', 1)
+    )
+    args = ("push", "--dry-run", "--no-smoke")
+    absent = run_cli(*args, cwd=root, env=env)
+    assert absent.returncode == 0, absent.stderr
+    out = _fits(absent.stdout)
+    assert out.count("used: unknown (no push from here yet)") == 2
+    assert "would upload" in out and "…" in out  # short digests, marked short
+
+    digest = json.loads(run_cli(*args, "--json", cwd=root, env=env).stdout)["models"][0]["sha256"]
+    store = ReceiptStore(root / ".gasbuild")
+    store.save(
+        Receipt(digest, "image", addresses["image"], 34, 1, model_id=3, r2_key="k", uploaded=True)
+    )
+    (root / ".gasbuild" / "receipts" / ("f" * 64 + ".json")).write_text(
+        json.dumps(
+            Receipt(
+                "f" * 64, "image", addresses["image"], 34, 1, confirmed=True,
+                submissions_used=0, submissions_max=2, presigned_at="2026-01-02T03:04:05+00:00",
+            ).to_json()
+        )
+    )  # fmt: skip
+    present = run_cli(*args, cwd=root, env=env)
+    assert present.returncode == 0, present.stderr
+    out = _fits(present.stdout)
+    assert "used: 1 of max 2 (the service's max as of 2026-01-02," in out
+    assert "image: confirms its earlier upload" in out and "would confirm" in out
+    assert out.count("used: unknown (no push from here yet)") == 1  # audio
+    report = json.loads(run_cli(*args, "--json", cwd=root, env=env).stdout)
+    image, audio = report["models"]
+    assert (image["action"], image["needs_burn"], audio["needs_burn"]) == ("confirm", False, None)
+    assert report["hotkeys"][0]["max_answered"] == "2026-01-02T03:04:05+00:00"
+
+
+# -- the rule behind "needs a burn" ----------------------------------------------------
+
+
+@st.composite
+def _hotkey_push(draw: st.DrawFn) -> tuple[list[Any], Any]:
+    """One hotkey's models in push order (each with a receipt state) and what is known of it."""
+    from types import SimpleNamespace
+
+    from gasbuild.publish.push import PlannedItem
+    from gasbuild.publish.slots import HotkeyCount
+
+    states = draw(
+        st.lists(
+            st.sampled_from(["none", "presigned", "uploaded", "confirmed"]), min_size=1, max_size=3
+        )
+    )
+    planned = []
+    for modality, state in zip(("image", "video", "audio"), states, strict=False):
+        receipt = None
+        if state != "none":
+            receipt = Receipt("a" * 64, modality, "5H", 34, 1, model_id=1)
+            receipt.uploaded = state in ("uploaded", "confirmed")
+            receipt.confirmed = state == "confirmed"
+        item = PushItem(modality, Path("z"), "a" * 64, 1, "hk")  # type: ignore[arg-type]
+        planned.append(PlannedItem(item, SimpleNamespace(ss58_address="5H"), None, receipt))  # type: ignore[arg-type]
+    receipts = draw(st.integers(0, 3))
+    count = HotkeyCount(
+        "5H",
+        34,
+        confirmed=draw(st.integers(0, receipts)),
+        service_used=draw(st.none() | st.integers(0, 3)),
+        service_max=draw(st.none() | st.integers(1, 3)),
+        answered=None,
+        receipts=receipts,
+        unspent_burns=draw(st.integers(0, 2)),
+        pending_burns=0,
+    )
+    return planned, count
+
+
+@given(_hotkey_push())
+def test_only_the_first_new_upload_on_a_hotkey_can_be_free(case: tuple[list[Any], Any]) -> None:
+    from gasbuild.publish.slots import _models
+
+    planned, count = case
+    models = _models(planned, count, commit_only=False)
+    uploads = [m for m in models if m.action == "upload"]
+    assert all(m.needs_burn is False for m in models if m.action != "upload")
+    for later in uploads[1:]:  # the first upload spends the free one (or needs a burn itself)
+        assert later.needs_burn is True and later.burn_reason == "shared-hotkey"
+        assert later.first_on_hotkey == uploads[0].modality
+    if uploads:
+        first = uploads[0]
+        if count.used is None:
+            assert first.needs_burn is None  # never "free" on what is not known
+        else:
+            assert first.needs_burn is (count.used >= 1)
+    paid = [m for m in models if m.burn_source == "saved"]
+    assert len(paid) <= count.unspent_burns  # a saved burn pays for one model only

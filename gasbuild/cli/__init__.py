@@ -712,7 +712,7 @@ def _run(group: click.Group, args: Sequence[str] | None, prog_name: str) -> int:
         # every click error is a usage error: wrong flag, bad value, missing file
         return _failed(as_json, error, 2)
     except click.Abort as error:
-        # a "no" at a confirmation prompt, or Ctrl-D: nothing was done (exit 130, as Ctrl-C)
+        # Ctrl-D (or Ctrl-C) at a prompt: nothing was done (exit 130); a "no" is exit 1
         click.echo("aborted: nothing was done", err=True)
         return _failed(as_json, error, 130, "aborted: nothing was done")
     except KeyboardInterrupt as error:

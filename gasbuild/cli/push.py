@@ -583,10 +583,11 @@ def _print_dry_run(report: PushReport) -> None:
     lines = ["gasbuild push --dry-run: nothing uploaded, no upload slot reserved"]
     for item in report.items:
         action = item.outlook.action if item.outlook else "upload"
-        lines.append(
-            f"  {item.modality:<5}  {display_path(item.zip_path)}  {ui.short_digest(item.sha256)}"
+        line = (
+            f"{item.modality:<5}  {display_path(item.zip_path)}  {ui.short_digest(item.sha256)}"
             f"  {ui.human_size(item.size)}  {_DRY_ACTIONS.get(action, action)}"
         )
+        lines += _wrapped(line, "  ", ui.out.width)
     if report.hotkeys:
         lines.append("submissions per hotkey (from this project's receipts):")
     now = datetime.now(timezone.utc)
@@ -613,11 +614,7 @@ def _wrapped(text: str, indent: str, columns: int) -> list[str]:
     return textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=indent + "  ")
 
 
-_DRY_ACTIONS = {
-    "upload": "would upload",
-    "confirm": "would confirm its upload",
-    "commit": "confirmed: would commit",
-}
+_DRY_ACTIONS = {"upload": "would upload", "confirm": "would confirm", "commit": "would commit"}
 
 
 def _count_text(count: HotkeyCount, now: datetime, describe_age: Callable[[float], str]) -> str:
