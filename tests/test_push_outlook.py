@@ -390,15 +390,19 @@ def test_status_with_a_refusing_chain_connects_once(
     assert captured.out.count("chain: unreachable") == 3
 
 
-def test_dry_run_with_a_refusing_chain_connects_once(
-    cli: Cli, real_chain: list[tuple[str, int]], capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("kind", ["refusing", "silent"])
+def test_dry_run_with_an_unreachable_chain_connects_once(
+    cli: Cli, real_chain: list[tuple[str, int]], capsys: pytest.CaptureFixture[str], kind: str
 ) -> None:
-    url = _refusing_url()
-    args = ("push", "-C", str(cli.root), "--dry-run", "--json", "--chain-endpoint", url)
-    assert cli.run(*args) == 1
+    with SilentChain() as silent:
+        url = silent.url if kind == "silent" else _refusing_url()
+        args = ("push", "-C", str(cli.root), "--dry-run", "--json", "--chain-endpoint", url)
+        assert cli.run(*args) == 1
     captured = capsys.readouterr()
     assert json.loads(captured.out)["ok"] is False
-    assert "connection refused" in captured.err and "Traceback" not in captured.err
+    errors = [line for line in captured.err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in captured.err
+    assert ("did not answer (connect)" if kind == "silent" else "connection refused") in errors[0]
     port = int(url.rsplit(":", 1)[1])
     assert len([a for a in real_chain if a[1] == port]) == 1  # three hotkeys, one attempt
 
