@@ -241,11 +241,17 @@ def test_dry_run_shared_hotkey_names_the_model_that_needs_a_burn(
     assert [h["name"] for h in report["hotkeys"]] == ["img", "aud"]
     assert report["hotkeys"][0]["modalities"] == ["image", "video"]
     assert report["hotkeys"][0]["unspent_burns"] == 1
-    video = report["models"][1]
+    assert report["hotkeys"][0]["used"] == 1  # a burn is made once the free one is used
+    image, video = report["models"][:2]
+    assert (image["needs_burn"], image["burn_reason"], image["burn_source"]) == (
+        True,
+        "used-up",
+        "saved",  # the one saved burn pays for image ...
+    )
     assert (video["needs_burn"], video["burn_reason"], video["burn_source"]) == (
         True,
         "shared-hotkey",
-        "saved",
+        None,  # ... and not for video too
     )
 
 
@@ -617,5 +623,7 @@ def test_only_the_first_new_upload_on_a_hotkey_can_be_free(case: tuple[list[Any]
             assert first.needs_burn is None  # never "free" on what is not known
         else:
             assert first.needs_burn is (count.used >= 1)
+            if count.unspent_burns:  # a saved burn: the service said the free one is used
+                assert first.needs_burn and first.burn_source == "saved"
     paid = [m for m in models if m.burn_source == "saved"]
     assert len(paid) <= count.unspent_burns  # a saved burn pays for one model only

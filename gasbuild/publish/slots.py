@@ -54,11 +54,14 @@ class HotkeyCount:
 
     @property
     def used(self) -> int | None:
-        """At least this many submissions are used: the larger of the two lower bounds (the
-        confirms recorded here, the service's count when it last answered); None if unknown."""
+        """At least this many submissions are used: the largest of the lower bounds (the
+        confirms recorded here, the service's count when it last answered, and 1 when a burn
+        is saved or pending: a burn is made only once the service said the free submission is
+        used); None if nothing is known."""
         if not self.known:
             return None
-        return max(self.confirmed, self.service_used or 0)
+        burned = 1 if self.unspent_burns or self.pending_burns else 0
+        return max(self.confirmed, self.service_used or 0, burned)
 
     def age_seconds(self, now: datetime) -> float | None:
         """How old the service's last answer is (None when there is none)."""
