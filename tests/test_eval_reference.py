@@ -275,3 +275,22 @@ def test_an_unusual_ratio_still_keeps_a_tone() -> None:
     assert out.shape == (16_000,)
     want = np.sin(2 * np.pi * 440 * np.arange(16_000) / 16_000)
     assert np.max(np.abs(out[100:-100] - want[100:-100])) < 1e-3
+
+
+def test_frames_that_are_not_rgb_skip_the_clip(monkeypatch: pytest.MonkeyPatch) -> None:
+    # what decord 0.6.0 returns for a 48-pixel-wide mp4 written by OpenCV: [32, 48, 4]
+    bad = [np.zeros((32, 48, 4), np.uint8)] * 2
+    monkeypatch.setattr(media, "_file_frames", lambda *args: list(bad))
+    with pytest.raises(media.MediaError, match=r"shape \[32, 48, 4\]"):
+        media.load_video(Path("clip.mp4"), (16, 16), 4, None)
+
+
+def test_opencv_is_loaded_before_a_video_decoder(monkeypatch: pytest.MonkeyPatch) -> None:
+    # decord's bundled libraries, loaded before OpenCV's, break cv2.imread on PNG frames
+    calls: list[str] = []
+    real_cv2 = media._cv2
+    monkeypatch.setattr(media, "_cv2", lambda: calls.append("cv2") or real_cv2())
+    frame = np.zeros((8, 8, 3), np.uint8)
+    monkeypatch.setattr(media, "_file_frames", lambda *args: calls.append("decode") or [frame])
+    assert media.load_video(Path("clip.mp4"), (8, 8), 2, None).shape == (2, 3, 8, 8)
+    assert calls[:2] == ["cv2", "decode"]

@@ -153,6 +153,9 @@ def load_video(path: Path, size: tuple[int, int], num_frames: int, frame_rate: f
     """One clip as the model receives it: ``[T, 3, H, W]`` uint8 RGB."""
     import numpy as np
 
+    # OpenCV before decord, as the benchmark's media.py imports them: with decord 0.6.0's
+    # bundled libraries loaded first, cv2.imread fails on every PNG ("bad parameters to zlib").
+    _cv2()
     frames = (
         _folder_frames(path, num_frames)
         if path.is_dir()
@@ -164,6 +167,10 @@ def load_video(path: Path, size: tuple[int, int], num_frames: int, frame_rate: f
         frames.append(frames[-1])
     if len({f.shape for f in frames}) != 1:
         raise MediaError("the frames differ in size")
+    if frames[0].ndim != 3 or frames[0].shape[2] != 3:
+        # decord 0.6.0 hands back 4 garbled channels for some frame widths: the benchmark's
+        # batch (and the rest of its dataset) then fails; here the clip is skipped, named.
+        raise MediaError(f"the decoder returned frames of shape {list(frames[0].shape)}")
     resized = [center_crop_resize(f, size) for f in frames]
     return np.ascontiguousarray(np.transpose(np.stack(resized), (0, 3, 1, 2)))
 
