@@ -261,7 +261,10 @@ def run_model(
             done += len(members)
             if progress is not None:
                 progress(done + len(output.skipped), total)
-        (in_dir / "end.json").write_text(json.dumps({"batches": len(sent)}))
+        # temp + rename: the child polls for end.json and must never read it half-written
+        end = in_dir / ".end.json.tmp"
+        end.write_text(json.dumps({"batches": len(sent)}))
+        end.replace(in_dir / "end.json")
         run = child.join()
         _raise_for_child(run, zip_path, timeout, options.memory_mb)
         for index, members in enumerate(sent):
