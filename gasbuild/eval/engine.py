@@ -142,7 +142,8 @@ def read_model_info(zip_path: Path, modality: str | None = None) -> ModelInfo:
     size = pre.get("resize")
     if isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) for v in size):
         resize = (int(size[0]), int(size[1]))
-        value = pre.get("num_frames", DEFAULT_NUM_FRAMES)
+        # pytorch_session.py: num_frames, else max_frames, else 16 (only together with resize)
+        value = pre.get("num_frames", pre.get("max_frames", DEFAULT_NUM_FRAMES))
         frames = min(int(value), MAX_NUM_FRAMES) if isinstance(value, int) else frames
     rate = pre.get("frame_rate")
     frame_rate = float(rate) if isinstance(rate, int | float) and rate > 0 else None
@@ -260,7 +261,10 @@ def run_model(
             done += len(members)
             if progress is not None:
                 progress(done + len(output.skipped), total)
-        (in_dir / "end.json").write_text(json.dumps({"batches": len(sent)}))
+        # temp + rename: the child polls for end.json and must never read it half-written
+        end = in_dir / ".end.json.tmp"
+        end.write_text(json.dumps({"batches": len(sent)}))
+        end.replace(in_dir / "end.json")
         run = child.join()
         _raise_for_child(run, zip_path, timeout, options.memory_mb)
         for index, members in enumerate(sent):

@@ -9,36 +9,31 @@ only runs the model. Facts from BitMind's gasbench (``processing/media.py``,
   them: alpha dropped), then ``ResizeShortestEdge``: the largest centred crop with the target's
   aspect ratio (``scale = min(h/H, w/W)``, crop ``round(scale*H) x round(scale*W)``, offsets
   ``(h-ch)//2``, ``(w-cw)//2``), resized with ``cv2.resize(..., INTER_LINEAR)`` to H x W; HWC to
-  CHW uint8.
+  CHW uint8. A file Pillow cannot open (for any reason) or a crop of no pixels is skipped.
 - **video**: a folder of frames is read with ``cv2.imread`` + BGR->RGB, in numeric order of the
-  leading digits of the file name (``dataset/download/extract.py``), the first ``num_frames``;
+  leading digits of the file name, names without digits by their stem
+  (``dataset/download/extract.py``: its glob is case-sensitive, ``.png`` or ``.PNG``; a folder
+  mixing numbered and unnumbered names cannot be sorted there and is skipped here), the first
+  ``num_frames``;
   a video file is decoded with decord when installed, else OpenCV's FFmpeg backend (the
   benchmark's own fallback), the first ``num_frames`` frames, or every
   ``round(fps/frame_rate)``-th when ``preprocessing.frame_rate`` is set. A short clip repeats its
   last frame; every frame gets the image crop and resize; THWC to TCHW uint8.
-- **audio**: decoded to 16 kHz mono float32 as FFmpeg's libswresample does for the benchmark's
-  TorchCodec / ``ffmpeg -ac 1 -ar 16000 -f f32le`` decoders: integer PCM divided by 2^(bits-1);
-  stereo mixed as ``(L + R) * sqrt(1/2)`` (swresample's stereo->mono matrix, not normalised for a
-  float output); other rates resampled with a Kaiser-windowed sinc (swresample's defaults:
-  32 taps, cutoff 0.97, beta 9). Then the centre 96,000 samples, or zero padding at the end.
-  When an ``ffmpeg`` executable is on PATH it decodes, exactly as the benchmark's fallback.
+- **audio**: decoded to 16 kHz mono float32 by ``ffmpeg -ac 1 -ar 16000 -f f32le``, the
+  benchmark's own fallback (``gasbuild/eval/audio.py``: an ffmpeg on PATH, else
+  imageio-ffmpeg's, else a numpy copy of libswresample), then the centre 96,000 samples, or
+  zero padding at the end.
 
-opencv-python-headless and Pillow (``pip install 'gasbuild[eval]'``) are imported lazily, and
-soundfile for FLAC/MP3 (WAV also reads with the standard library).
+opencv-python-headless and Pillow (``pip install 'gasbuild[eval]'``) are imported lazily.
 """
 
 from __future__ import annotations
 
-import math
 import re
-import shutil
-import subprocess
-import wave
 from pathlib import Path
 from typing import Any
 
 from gasbuild.errors import UserError
-from gasbuild.submission import AUDIO_SAMPLE_RATE, AUDIO_SAMPLES
 
 # dataset/download/constants.py
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tiff", ".webp"})
@@ -48,11 +43,7 @@ VIDEO_EXTENSIONS = frozenset(
 AUDIO_EXTENSIONS = frozenset({".wav", ".mp3", ".flac", ".ogg", ".m4a", ".aac"})
 EXTENSIONS = {"image": IMAGE_EXTENSIONS, "video": VIDEO_EXTENSIONS, "audio": AUDIO_EXTENSIONS}
 INSTALL_HINT = "pip install 'gasbuild[eval]'"
-# libswresample's defaults (options_table.h / resample.c).
-RESAMPLE_TAPS = 32
-RESAMPLE_CUTOFF = 0.97
-RESAMPLE_BETA = 9.0
-DECODE_TIMEOUT = 30.0  # media.py AUDIO_DECODE_TIMEOUT
+_UPPER_IMAGE_EXTENSIONS = frozenset(e.upper() for e in IMAGE_EXTENSIONS)
 _LEADING_DIGITS = re.compile(r"(\d+)")
 
 
@@ -95,12 +86,13 @@ def decoders() -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             return f"{name} (not installed)"
 
+    from gasbuild.eval.audio import decoder_name
+
     has_decord = importlib.util.find_spec("decord") is not None
-    ffmpeg = shutil.which("ffmpeg")
     return {
         "image": f"{version('pillow')}, {version('opencv-python-headless')}",
         "video": version("decord") if has_decord else version("opencv-python-headless"),
-        "audio": "ffmpeg CLI" if ffmpeg else f"{version('soundfile')} + gasbuild resampler",
+        "audio": decoder_name(),
     }
 
 
@@ -114,9 +106,10 @@ def center_crop_resize(image: Any, size: tuple[int, int]) -> Any:
     target_h, target_w = size
     h, w = image.shape[:2]
     scale = min(h / target_h, w / target_w)
-    # At least one pixel: a sliver of an image (1 x 900, say) would otherwise round to nothing.
-    crop_h = max(1, min(round(scale * target_h), h))
-    crop_w = max(1, min(round(scale * target_w), w))
+    crop_h = min(round(scale * target_h), h)
+    crop_w = min(round(scale * target_w), w)
+    if crop_h < 1 or crop_w < 1:  # cv2.resize raises there and the benchmark skips the sample
+        raise MediaError(f"{w}x{h} pixels leave no crop of aspect {target_w}:{target_h}")
     i, j = (h - crop_h) // 2, (w - crop_w) // 2
     cropped = image[i : i + crop_h, j : j + crop_w]
     return cv2.resize(cropped, (target_w, target_h), interpolation=cv2.INTER_LINEAR)
@@ -131,20 +124,28 @@ def load_image(path: Path, size: tuple[int, int]) -> Any:
     try:
         with image_module.open(path) as image:
             array = np.array(image.convert("RGB"), dtype=np.uint8)
-    except (OSError, ValueError, SyntaxError) as exc:  # PIL's UnidentifiedImageError is OSError
+    # The benchmark skips a sample on any decoding exception (process_image_sample); Pillow
+    # raises more than OSError: DecompressionBombError, struct.error, ... on hostile files.
+    except Exception as exc:
         raise MediaError(f"not a readable image ({type(exc).__name__})") from exc
     return np.ascontiguousarray(np.transpose(center_crop_resize(array, size), (2, 0, 1)))
 
 
-def frame_order(path: Path) -> tuple[int, int, str]:
-    """Frames sort by the number their name starts with (``000.png`` before ``10.png``)."""
+def frame_order(path: Path) -> tuple[int, int, str, str]:
+    """Frames sort by the number their name starts with (``000.png`` before ``10.png``), names
+    without one by their stem, as ``extract.py`` sorts them (file name breaks ties here)."""
     match = _LEADING_DIGITS.match(path.stem)
-    return (0, int(match.group(1)), path.name) if match else (1, 0, path.name)
+    return (0, int(match.group(1)), "", path.name) if match else (1, 0, path.stem, path.name)
 
 
 def clip_frames(folder: Path) -> list[Path]:
-    """A frame folder's images, in the benchmark's order."""
-    files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
+    """A frame folder's images, in the benchmark's order. Its glob is case-sensitive: ``.png``
+    and ``.PNG`` are frames, ``.Png`` is not."""
+    files = [
+        p
+        for p in folder.iterdir()
+        if p.is_file() and p.suffix in IMAGE_EXTENSIONS | _UPPER_IMAGE_EXTENSIONS
+    ]
     return sorted(files, key=frame_order)
 
 
@@ -152,6 +153,9 @@ def load_video(path: Path, size: tuple[int, int], num_frames: int, frame_rate: f
     """One clip as the model receives it: ``[T, 3, H, W]`` uint8 RGB."""
     import numpy as np
 
+    # OpenCV before decord, as the benchmark's media.py imports them: with decord 0.6.0's
+    # bundled libraries loaded first, cv2.imread fails on every PNG ("bad parameters to zlib").
+    _cv2()
     frames = (
         _folder_frames(path, num_frames)
         if path.is_dir()
@@ -163,6 +167,10 @@ def load_video(path: Path, size: tuple[int, int], num_frames: int, frame_rate: f
         frames.append(frames[-1])
     if len({f.shape for f in frames}) != 1:
         raise MediaError("the frames differ in size")
+    if frames[0].ndim != 3 or frames[0].shape[2] != 3:
+        # decord 0.6.0 hands back 4 garbled channels for some frame widths: the benchmark's
+        # batch (and the rest of its dataset) then fails; here the clip is skipped, named.
+        raise MediaError(f"the decoder returned frames of shape {list(frames[0].shape)}")
     resized = [center_crop_resize(f, size) for f in frames]
     return np.ascontiguousarray(np.transpose(np.stack(resized), (0, 3, 1, 2)))
 
@@ -170,7 +178,11 @@ def load_video(path: Path, size: tuple[int, int], num_frames: int, frame_rate: f
 def _folder_frames(folder: Path, num_frames: int) -> list[Any]:
     cv2 = _cv2()
     frames = []
-    for frame_path in clip_frames(folder)[:num_frames]:
+    ordered = clip_frames(folder)
+    if len({key[0] for key in map(frame_order, ordered)}) > 1:
+        # extract.py's sort key is an int or a str: a mix raises and the clip is dropped.
+        raise MediaError("frame names mix numbered and unnumbered files: the benchmark drops it")
+    for frame_path in ordered[:num_frames]:
         frame = cv2.imread(str(frame_path))
         if frame is None:  # the benchmark skips an unreadable frame and goes on
             continue
@@ -224,129 +236,14 @@ def _frame_indices(
 
 
 # ---------------------------------------------------------------------------------------------
-# Audio
+# Audio (gasbuild/eval/audio.py)
 
 
 def load_audio(path: Path) -> Any:
     """One clip as the model receives it: ``[96000]`` float32, 16 kHz mono, centred."""
-    import numpy as np
+    from gasbuild.eval import audio
 
-    if shutil.which("ffmpeg"):
-        mono = _ffmpeg_decode(path)
-    else:
-        samples, rate = _decode_pcm(path)
-        mono = downmix(samples)
-        if rate != AUDIO_SAMPLE_RATE:
-            mono = resample(mono, rate, AUDIO_SAMPLE_RATE)
-    return fit_length(np.asarray(mono, dtype=np.float32), AUDIO_SAMPLES)
-
-
-def fit_length(wave_1d: Any, length: int) -> Any:
-    """The centre ``length`` samples, or the clip zero-padded at its end."""
-    import numpy as np
-
-    n = wave_1d.shape[0]
-    if n > length:
-        start = (n - length) // 2
-        return np.ascontiguousarray(wave_1d[start : start + length])
-    if n < length:
-        return np.concatenate([wave_1d, np.zeros(length - n, dtype=wave_1d.dtype)])
-    return wave_1d
-
-
-def downmix(samples: Any) -> Any:
-    """``[n, channels]`` float to mono as libswresample mixes it for a float output."""
-    import numpy as np
-
-    if samples.ndim == 1 or samples.shape[1] == 1:
-        return samples.reshape(-1).astype(np.float32)
-    if samples.shape[1] != 2:
-        raise MediaError(f"{samples.shape[1]} channels: only mono and stereo are supported")
-    mixed = (samples[:, 0].astype(np.float64) + samples[:, 1]) * math.sqrt(0.5)
-    return mixed.astype(np.float32)
-
-
-def resample(mono: Any, rate_in: int, rate_out: int) -> Any:
-    """Kaiser-windowed sinc resampling with libswresample's default filter."""
-    import numpy as np
-
-    factor = min(1.0, rate_out / rate_in) * RESAMPLE_CUTOFF
-    taps = max(1, math.ceil(RESAMPLE_TAPS / factor))
-    center = (taps - 1) // 2
-    n_out = math.ceil(mono.shape[0] * rate_out / rate_in)
-    positions = np.arange(n_out, dtype=np.float64) * (rate_in / rate_out)
-    base = np.floor(positions).astype(np.int64)
-    frac = positions - base
-    offsets = np.arange(taps, dtype=np.int64) - center
-    signal = np.concatenate([np.zeros(taps), mono.astype(np.float64), np.zeros(taps)])
-    out = np.empty(n_out, dtype=np.float64)
-    chunk = 8192
-    for start in range(0, n_out, chunk):
-        stop = min(start + chunk, n_out)
-        x = offsets[None, :] - frac[start:stop, None]
-        window = np.i0(RESAMPLE_BETA * np.sqrt(np.clip(1 - (2 * x / taps) ** 2, 0, None)))
-        weights = np.sinc(factor * x) * window
-        weights /= weights.sum(axis=1, keepdims=True)
-        idx = base[start:stop, None] + offsets[None, :] + taps
-        out[start:stop] = (signal[idx] * weights).sum(axis=1)
-    return out.astype(np.float32)
-
-
-def _decode_pcm(path: Path) -> tuple[Any, int]:
-    """``[n, channels]`` float samples and the sample rate: soundfile, else stdlib WAV."""
-    import numpy as np
-
-    try:
-        import soundfile
-    except ImportError:
-        soundfile = None
-    if soundfile is not None:
-        try:
-            data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-        except (RuntimeError, soundfile.LibsndfileError) as exc:
-            raise MediaError(_short(exc)) from exc
-        return data, int(rate)
-    if path.suffix.lower() != ".wav":
-        raise MissingDecoder(
-            f"decoding {path.suffix} audio needs soundfile or an ffmpeg on PATH",
-            hint=INSTALL_HINT,
-        )
-    try:
-        with wave.open(str(path), "rb") as reader:
-            width, channels = reader.getsampwidth(), reader.getnchannels()
-            rate, raw = reader.getframerate(), reader.readframes(reader.getnframes())
-    except (OSError, EOFError, wave.Error) as exc:
-        raise MediaError(_short(exc)) from exc
-    if width == 1:
-        data = (np.frombuffer(raw, np.uint8).astype(np.float32) - 128) / 128
-    elif width in (2, 4):
-        wide = np.frombuffer(raw, f"<i{width}").astype(np.float64)
-        data = (wide / float(1 << (8 * width - 1))).astype(np.float32)
-    elif width == 3:
-        triples = np.frombuffer(raw, np.uint8).reshape(-1, 3).astype(np.int32)
-        ints = triples[:, 0] | (triples[:, 1] << 8) | (triples[:, 2] << 16)
-        signed = np.where(ints >= 1 << 23, ints - (1 << 24), ints)
-        data = (signed / float(1 << 23)).astype(np.float32)
-    else:
-        raise MediaError(f"{8 * width}-bit WAV samples are not supported")
-    return data.reshape(-1, channels), rate
-
-
-def _ffmpeg_decode(path: Path) -> Any:
-    """The benchmark's fallback decoder, with its very arguments."""
-    import numpy as np
-
-    command = [
-        "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(path),
-        "-vn", "-ac", "1", "-ar", str(AUDIO_SAMPLE_RATE), "-f", "f32le", "pipe:1",
-    ]  # fmt: skip
-    try:
-        done = subprocess.run(command, capture_output=True, timeout=DECODE_TIMEOUT, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise MediaError(f"ffmpeg did not finish within {DECODE_TIMEOUT:g} s") from exc
-    if done.returncode != 0 or not done.stdout or len(done.stdout) % 4:
-        raise MediaError(_short(RuntimeError(done.stderr.decode("utf-8", "replace") or "ffmpeg")))
-    return np.frombuffer(done.stdout, dtype=np.float32).copy()
+    return audio.load_audio(path)
 
 
 def _short(exc: BaseException) -> str:
