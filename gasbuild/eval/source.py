@@ -100,4 +100,7 @@ def _copy_error(url: str, exc: Exception) -> SourceError:
             f"data URL {url}: cannot reach it ({said or type(exc).__name__})",
             hint="check the network; once copied, the data is read from the cache",
         )
-    return SourceError(f"data URL {url}: cannot copy it ({said or type(exc).__name__})")
+    return SourceError(
+        f"data URL {url}: cannot copy it ({said or type(exc).__name__})",
+        hint="check the URL and the backend's credentials (AWS_* for s3://, HF_TOKEN for hf://)",
+    )
