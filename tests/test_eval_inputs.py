@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import sys
 import tempfile
 import zipfile
 from collections.abc import Iterator
@@ -52,11 +53,22 @@ CODEC_TOLERANCE = 12.0  # mean absolute difference per channel value, lossy code
 PER_CLASS = 8
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _opencv_decodes() -> Iterator[None]:
+    """The OpenCV path, which these tests compare against cv2's own decoding, even where decord
+    (which media.py prefers, as the benchmark does) happens to be installed."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(sys.modules, "decord", None)
+        yield
+
+
 # ---------------------------------------------------------------------------------------------
 # Clips
 
 
-def frames_at(levels: list[float], rng: np.random.Generator, shape: tuple[int, int] = (30, 40)):  # type: ignore[no-untyped-def]
+def frames_at(
+    levels: list[float], rng: np.random.Generator, shape: tuple[int, int] = (30, 40)
+) -> list[Any]:
     """One RGB frame per level: that mean value, a gentle wave and some noise (codec-friendly)."""
     h, w = shape
     xx = np.mgrid[0:h, 0:w][1]
@@ -227,7 +239,7 @@ def only_result(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any
     code, out, err = eval_run(capsys, *args)
     assert code == 0, err
     (result,) = out["results"]
-    return result  # type: ignore[no-any-return]
+    return dict(result)
 
 
 FIGURES = ("samples", "errors", "skipped", "accuracy", "mcc", "brier", "sn34_score")
@@ -452,7 +464,7 @@ def _push_json(group: Any, capsys: pytest.CaptureFixture[str], *args: str) -> di
     code = _run(group, list(args), "gasbuild")
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    return json.loads(captured.out)  # type: ignore[no-any-return]
+    return dict(json.loads(captured.out))
 
 
 def test_push_receipt_records_the_gate_eval(
