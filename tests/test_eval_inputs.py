@@ -390,6 +390,17 @@ def test_hf_url_offline_is_one_line_exit_2(project: Path) -> None:
     lines = done.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: data URL {url}: cannot reach it")
     assert "offline" in lines[0] and "Traceback" not in done.stderr
+    # online, but nothing listens where the hub should be
+    done = run_cli(
+        "eval",
+        str(project / "dist" / "image_detector.zip"),
+        "--data",
+        url,
+        env={"HF_HUB_OFFLINE": "0", "HF_ENDPOINT": "http://127.0.0.1:9"},
+    )
+    assert done.returncode == 2
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: data URL {url}: cannot reach it")
 
 
 # ---------------------------------------------------------------------------------------------

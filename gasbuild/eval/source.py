@@ -82,6 +82,10 @@ def _mirror(url: str, target: Path, cache: Cache) -> Path:
 
 
 _WHERE_HINT = "the URL names the folder holding <modality>/<class>/ (docs/eval.md)"
+# Network failures of HTTP clients that do not derive from ConnectionError (httpx's, used by
+# huggingface_hub; botocore's, used by s3fs), by class name: importing them just to compare
+# would load every backend.
+_NETWORK_ERRORS = frozenset({"NetworkError", "TimeoutException", "EndpointConnectionError"})
 
 
 def _copy_error(url: str, exc: Exception) -> SourceError:
@@ -89,13 +93,15 @@ def _copy_error(url: str, exc: Exception) -> SourceError:
 
     s3fs and fsspec's local and memory filesystems raise FileNotFoundError for a missing bucket,
     prefix or folder (its text is sometimes only the path list); huggingface_hub raises a
-    ConnectionError subclass when offline (``HF_HUB_OFFLINE=1``) or unreachable.
+    ConnectionError subclass when offline (``HF_HUB_OFFLINE=1``), httpx's when unreachable.
     """
     said = " ".join(str(exc).split())[:200]
     if isinstance(exc, FileNotFoundError):
         detail = "" if said.startswith("[") or not said else f" ({said})"
         return SourceError(f"data URL {url}: not found{detail}", hint=_WHERE_HINT)
-    if isinstance(exc, ConnectionError | TimeoutError):
+    if isinstance(exc, ConnectionError | TimeoutError) or _NETWORK_ERRORS & {
+        c.__name__ for c in type(exc).__mro__
+    }:
         return SourceError(
             f"data URL {url}: cannot reach it ({said or type(exc).__name__})",
             hint="check the network; once copied, the data is read from the cache",
