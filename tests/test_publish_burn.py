@@ -30,7 +30,7 @@ from gasbuild.publish.burn import (
 )
 from gasbuild.publish.chain import MemoryChain
 from gasbuild.publish.gasapi import BurnReceipt
-from gasbuild.publish.receipts import BurnRecord, BurnStore, Receipt, ReceiptStore
+from gasbuild.publish.receipts import FORMAT_VERSION, BurnRecord, BurnStore, Receipt, ReceiptStore
 from gasbuild.publish.wallet import Hotkey, coldkey_address, load_hotkey
 
 TX_BYTES = bytes.fromhex("AB" * 32)
@@ -309,4 +309,4 @@ def test_receipts_keep_the_model_id_type(tmp_path: Path) -> None:
     data = json.loads(path.read_text())
     path.write_text(json.dumps({**data, "model_id": "9", "version": 1}))  # gasbuild before 2
     loaded = store.load("a" * 64)
-    assert loaded is not None and loaded.model_id == 9 and loaded.version == 2
+    assert loaded is not None and loaded.model_id == 9 and loaded.version == FORMAT_VERSION

@@ -696,6 +696,9 @@ def _run(group: click.Group, args: Sequence[str] | None, prog_name: str) -> int:
     """
     argv = list(sys.argv[1:] if args is None else args)
     as_json = "--json" in argv[: argv.index("--")] if "--" in argv else "--json" in argv
+    from gasbuild import ui
+
+    ui.json_printed = False  # per run: an earlier run in this process printed its own
     try:
         # Without standalone mode click *returns* the code of an Exit instead of raising it.
         code = group.main(args=argv, prog_name=prog_name, standalone_mode=False)

@@ -55,8 +55,11 @@ def discover(data_dir: Path, modality: Modality, limit: int | None = None) -> li
     """The class folders under ``data_dir/modality``, each with its samples in sorted order."""
     root = data_dir / modality
     if not root.is_dir():
+        hint = LAYOUT_HINT
+        if any((data_dir / klass).is_dir() for klass in CLASSES):
+            hint = f"{display_path(data_dir)} holds class folders: pass the folder above it"
         raise DataError(
-            f"{display_path(root)}: no {modality} folder in the data directory", hint=LAYOUT_HINT
+            f"{display_path(root)}: no {modality} folder in the data directory", hint=hint
         )
     present = {p.name: p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")}
     unknown = sorted(set(present) - set(CLASSES))

@@ -3,8 +3,9 @@
 ``enforce(project, zips)`` evaluates each zip on the project's ``[eval] data`` (a cache hit
 when ``gasbuild eval`` already ran on this build) and raises ``ScoreTooLow`` naming both
 figures when one falls short. ``gasbuild push --no-eval`` skips the gate. Every eval's figures
-are also recorded per zip digest in ``.gasbuild/eval/<sha256>.json``, beside the push receipts,
-which ``gasbuild status`` shows and a push receipt's digest finds.
+are also recorded per zip digest in ``.gasbuild/eval/<sha256>.json``, beside the push receipts:
+``gasbuild status`` shows the last score, and a push copies the record's ``summary`` into the
+zip's receipt when it reserves the upload.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,8 +56,19 @@ class GateResult:
         )
 
 
+# What a push receipt keeps of an eval (``summary``): the figures, what they were measured on,
+# and when.
+SUMMARY_KEYS = (
+    "sn34_score", "mcc", "brier", "accuracy", "samples", "errors", "data_sha256", "when",
+)  # fmt: skip
+
+
 def record_path(project: Project, sha256: str) -> Path:
-    return project.root / STATE_DIR / RECORD_DIR / f"{sha256}.json"
+    return _record_file(project.root / STATE_DIR, sha256)
+
+
+def _record_file(state_dir: Path, sha256: str) -> Path:
+    return state_dir / RECORD_DIR / f"{sha256}.json"
 
 
 def record(project: Project, result: dict[str, Any]) -> None:
@@ -68,19 +81,30 @@ def record(project: Project, result: dict[str, Any]) -> None:
         for k in ("modality", "samples", "errors", "accuracy", "mcc", "brier", "sn34_score")
     }
     keep.update({"zip_sha256": digest, "data_sha256": result.get("data_sha256")})
+    keep["when"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     path = record_path(project, digest)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, json.dumps(keep, indent=2).encode() + b"\n", durable=False)
 
 
-def last_score(project: Project, sha256: str) -> float | None:
-    """The sn34 score of the last eval of the zip with this digest, if any ran."""
+def _load(state_dir: Path, sha256: str) -> dict[str, Any] | None:
     try:
-        value = json.loads(record_path(project, sha256).read_text())
+        value = json.loads(_record_file(state_dir, sha256).read_text())
     except (OSError, ValueError):
         return None
-    score = value.get("sn34_score") if isinstance(value, dict) else None
-    return float(score) if isinstance(score, int | float) else None
+    return value if isinstance(value, dict) else None
+
+
+def summary(state_dir: Path, sha256: str) -> dict[str, Any] | None:
+    """The last eval of the zip with this digest, as a push receipt records it; None if none.
+
+    By ``state_dir`` (``<project>/.gasbuild``), not by project: the publisher knows only that.
+    A record without a score (torn, or from elsewhere) counts as none.
+    """
+    value = _load(state_dir, sha256)
+    if value is None or not isinstance(value.get("sn34_score"), int | float):
+        return None
+    return {k: value.get(k) for k in SUMMARY_KEYS}
 
 
 def check(

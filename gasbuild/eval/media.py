@@ -205,10 +205,13 @@ def _file_frames(path: Path, num_frames: int, frame_rate: float | None) -> list[
         except Exception as exc:  # decord raises its own DECORDError
             raise MediaError(_short(exc)) from exc
     cv2 = _cv2()
+    _quiet_video_logs(cv2)
     capture = cv2.VideoCapture(str(path))
     try:
         if not capture.isOpened():
-            raise MediaError("OpenCV cannot open this video (is FFmpeg in this OpenCV build?)")
+            raise MediaError(
+                "OpenCV cannot open this video (corrupt, truncated, or a codec its FFmpeg lacks)"
+            )
         total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
         fps = capture.get(cv2.CAP_PROP_FPS)
         wanted = set(_frame_indices(total, fps if fps > 0 else None, num_frames, frame_rate))
@@ -222,6 +225,20 @@ def _file_frames(path: Path, num_frames: int, frame_rate: float | None) -> list[
         return frames
     finally:
         capture.release()
+
+
+def _quiet_video_logs(cv2: Any) -> None:
+    """Silence OpenCV's and its FFmpeg's own stderr lines ("moov atom not found", ...).
+
+    A bad file must be one warning line naming it, and these print straight to file
+    descriptor 2 from C, several per file. ``OPENCV_FFMPEG_LOGLEVEL`` is read when OpenCV first
+    opens a video (so before any ``VideoCapture``); levels the user set are kept.
+    """
+    import os
+
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+    if "OPENCV_LOG_LEVEL" not in os.environ:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
 
 def _frame_indices(

@@ -73,6 +73,40 @@ def _mirror(url: str, target: Path, cache: Cache) -> Path:
             ) from None
         except Exception as exc:  # any backend's error: one line
             shutil.rmtree(target, ignore_errors=True)
-            raise SourceError(f"data URL {url}: cannot copy it ({exc})") from None
+            raise _copy_error(url, exc) from None
+        if not any(p.is_file() for p in target.rglob("*")):
+            shutil.rmtree(target, ignore_errors=True)
+            raise SourceError(f"data URL {url}: holds no files", hint=_WHERE_HINT)
         (target / COMPLETE).write_text(url + "\n")
     return target
+
+
+_WHERE_HINT = "the URL names the folder holding <modality>/<class>/ (docs/eval.md)"
+# Network failures of HTTP clients that do not derive from ConnectionError (httpx's, used by
+# huggingface_hub; botocore's, used by s3fs), by class name: importing them just to compare
+# would load every backend.
+_NETWORK_ERRORS = frozenset({"NetworkError", "TimeoutException", "EndpointConnectionError"})
+
+
+def _copy_error(url: str, exc: Exception) -> SourceError:
+    """A backend's failure as one line: not found, unreachable, or whatever it said.
+
+    s3fs and fsspec's local and memory filesystems raise FileNotFoundError for a missing bucket,
+    prefix or folder (its text is sometimes only the path list); huggingface_hub raises a
+    ConnectionError subclass when offline (``HF_HUB_OFFLINE=1``), httpx's when unreachable.
+    """
+    said = " ".join(str(exc).split())[:200]
+    if isinstance(exc, FileNotFoundError):
+        detail = "" if said.startswith("[") or not said else f" ({said})"
+        return SourceError(f"data URL {url}: not found{detail}", hint=_WHERE_HINT)
+    if isinstance(exc, ConnectionError | TimeoutError) or _NETWORK_ERRORS & {
+        c.__name__ for c in type(exc).__mro__
+    }:
+        return SourceError(
+            f"data URL {url}: cannot reach it ({said or type(exc).__name__})",
+            hint="check the network; once copied, the data is read from the cache",
+        )
+    return SourceError(
+        f"data URL {url}: cannot copy it ({said or type(exc).__name__})",
+        hint="check the URL and the backend's credentials (AWS_* for s3://, HF_TOKEN for hf://)",
+    )

@@ -44,6 +44,7 @@ from gasbuild.errors import (
     UsageError,
     display_path,
 )
+from gasbuild.eval.gate import summary as eval_summary
 from gasbuild.publish.burn import (
     Burner,
     BurnFailed,
@@ -277,6 +278,7 @@ class ItemResult:
             "submissions_used": r.submissions_used if r else None,
             "submissions_max": r.submissions_max if r else None,
             "burn_tx_hash": r.burn_tx_hash if r else None,
+            "eval": r.eval if r else None,
             "warnings": self.warnings,
             "error": self.error,
             **extra,
@@ -742,6 +744,7 @@ class _Run:
             submissions_max=answer.submissions_max,
             presigned_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             burn_tx_hash=None if burn is None else burn.tx_hash,
+            eval=eval_summary(self.settings.state_dir, item.sha256),
         )
         self.store.save(receipt)
         if burn is not None:

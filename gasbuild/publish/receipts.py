@@ -2,10 +2,11 @@
 
 ``<project>/.gasbuild/receipts/<sha256>.json`` records what the upload service and the chain
 have acknowledged for that exact zip: the model id and storage key the presign returned, whether
-the PUT and the confirm succeeded, and the commitment and its block. Each field is written only
-after the acknowledgement it records, with a temp file + rename, so a crash or Ctrl-C leaves the
-previous consistent state. The record never holds secrets: the hotkey appears as its public
-ss58 address only.
+the PUT and the confirm succeeded, and the commitment and its block; and the figures of the
+zip's last ``gasbuild eval`` (or push gate), if one ran, as they stood when the upload was
+reserved. Each field is written only after the acknowledgement it records, with a temp file +
+rename, so a crash or Ctrl-C leaves the previous consistent state. The record never holds
+secrets: the hotkey appears as its public ss58 address only.
 
 Resume rules (see ``push``): a confirmed zip is never uploaded again; an uploaded but
 unconfirmed one is confirmed without a new PUT; a receipt with a storage key is what lets a
@@ -32,7 +33,8 @@ from gasbuild.publish.gasapi import BurnReceipt, ModelId
 
 RECEIPTS_DIR = "receipts"
 BURNS_DIR = "burns"
-FORMAT_VERSION = 2  # 2: model_id kept as received (version 1 turned it into a string)
+# 2: model_id kept as received (version 1 turned it into a string); 3: ``eval`` added
+FORMAT_VERSION = 3
 
 
 @dataclass
@@ -58,6 +60,9 @@ class Receipt:
     presigned_at: str | None = None  # when the service answered the presign (ISO 8601, UTC)
     burn_tx_hash: str | None = None  # the burn this upload was presigned with, if any
     note: str | None = None
+    # The zip's last eval when it was presigned (``gasbuild.eval.gate.summary``): the figures
+    # the miner saw before spending the slot. None: no eval of this exact zip had run.
+    eval: dict[str, Any] | None = None
     updated: str = ""
     version: int = FORMAT_VERSION
 
@@ -89,6 +94,8 @@ class Receipt:
         if values.get("version", 1) < 2 and isinstance(model_id, str) and model_id.isascii():
             # version 1 wrote str(model_id); the service hands out integers
             values["model_id"] = int(model_id) if model_id.isdigit() else model_id
+        if not isinstance(values.get("eval"), dict):
+            values["eval"] = None  # absent before version 3
         values["version"] = FORMAT_VERSION
         return cls(**values)
 

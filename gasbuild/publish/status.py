@@ -16,8 +16,11 @@ from gasbuild.resources import STATE_DIR
 from gasbuild.submission import Modality
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from gasbuild.manifest import Project
     from gasbuild.publish.push import PushSettings
+    from gasbuild.publish.receipts import Receipt
 
 
 def hotkey_name(project: Project, modality: str) -> str:
@@ -126,18 +129,25 @@ def model_status(
                 "receipt": receipt.state if receipt else None,
                 "model": receipt.model_id if receipt else None,
                 "chain": _chain_state(chain, ss58, settings.netuid, expected),
-                "eval": _last_eval(project, digest),
             }
         )
+        rows[-1].update(_last_eval(settings.state_dir, digest, receipt))
     return StatusReport(rows, chain.failure)
 
 
-def _last_eval(project: Project, digest: str | None) -> str | None:
-    """The sn34 score of this zip's last `gasbuild eval` (or push gate), if any."""
-    from gasbuild.eval.gate import last_score
+def _last_eval(state_dir: Path, digest: str | None, receipt: Receipt | None) -> dict[str, Any]:
+    """This zip's last `gasbuild eval` (or push gate): ``eval``, its sn34 score for the table,
+    and ``last_eval``, its figures (for ``--json``). The local record is the newest; the
+    receipt's copy stands in when that was deleted (or the receipt came from another machine).
+    """
+    from gasbuild.eval.gate import summary
 
-    score = last_score(project, digest) if digest else None
-    return None if score is None else f"{score:.4f}"
+    found = summary(state_dir, digest) if digest else None
+    if found is None and receipt is not None:
+        found = receipt.eval
+    score = found.get("sn34_score") if found else None
+    text = f"{score:.4f}" if isinstance(score, int | float) else None
+    return {"eval": text, "last_eval": found}
 
 
 def _chain_state(chain: _ChainOnce, ss58: str | None, netuid: int, expected: str | None) -> str:
