@@ -20,17 +20,29 @@ from typing import Any, TypeVar
 
 from gasbuild import check as validate_stage
 from gasbuild import lock
-from gasbuild.blobs import FileBlob, measure_file, sweep_stale_temp_files
+from gasbuild.blobs import PROGRESS_FROM_BYTES, FileBlob, measure_file, sweep_stale_temp_files
 from gasbuild.cache import Cache, FileStat, action_key, files_digest
 from gasbuild.check import CheckOptions, Finding, StagedSubmission
 from gasbuild.errors import CheckFailed, SourceError, display_path
 from gasbuild.manifest import ModelTarget, Project, SourceSpec
 from gasbuild.resources import STATE_DIR
 from gasbuild.stages import convert, package, render
-from gasbuild.stages.fetch import Fetched, FetchOptions, Pins, cached_object, make_source
+from gasbuild.stages.fetch import (
+    Fetched,
+    FetchOptions,
+    Pins,
+    ProgressFactory,
+    cached_object,
+    make_source,
+)
 from gasbuild.stages.package import Entry
 from gasbuild.submission import CONFIG_FILE, MODEL_FILE, Modality, zip_name
 from gasbuild.templates import Template
+
+
+def no_step(name: str) -> AbstractContextManager[None]:
+    """A step nobody is shown (the API, ``--json``)."""
+    return nullcontext()
 
 
 @dataclass(frozen=True)
@@ -48,7 +60,7 @@ class BuildOptions:
     locked: bool = False  # fail instead of changing gas.lock (CI)
     fetch: FetchOptions = field(default_factory=FetchOptions)
     # Names a long step while it runs (the CLI shows a spinner on a terminal).
-    step: Callable[[str], AbstractContextManager[None]] = field(default=lambda name: nullcontext())
+    step: Callable[[str], AbstractContextManager[None]] = no_step
 
 
 @dataclass(frozen=True)
@@ -251,7 +263,7 @@ def _build_model(
         )
 
     with options.step(f"{target.modality}: writing {display_path(zip_path)}"):
-        result, hit = _package(entries, zip_path, cache)
+        result, hit = _package(entries, zip_path, cache, options.fetch.progress)
     stages.append(StageRun("package", hit))
     lock_entry = {
         "format": target.spec.format,
@@ -501,14 +513,15 @@ def _weights(
     def run() -> FileBlob:
         tmp = cache.temp_dir() / f"convert-{key[:16]}-{os.getpid()}.safetensors"
         try:
-            written = convert.convert(
-                files,
-                options,
-                tmp,
-                key=f"{target.key}.weights",
-                index=weights.path if kind == "index" else None,
-                labels=labels,
-            )
+            with build.step(f"{target.modality}: converting {name}"):
+                written = convert.convert(
+                    files,
+                    options,
+                    tmp,
+                    key=f"{target.key}.weights",
+                    index=weights.path if kind == "index" else None,
+                    labels=labels,
+                )
             blob = FileBlob(tmp, written.size, written.crc32, written.sha256)
             path = _store(cache, tmp, blob)
         finally:
@@ -692,7 +705,8 @@ def _export(
                 else:
                     dest.symlink_to(entry.data.path.resolve())
             out = Path(tmp) / "model.onnx"
-            result = export.export_onnx(model_dir, out, options, key=target.key)
+            with build.step(f"{target.modality}: exporting model.py to ONNX"):
+                result = export.export_onnx(model_dir, out, options, key=target.key)
             blob = measure_file(out)
             path = _store(cache, out, blob)
         outputs = {"sha256": blob.sha256, "size": blob.size, "crc32": blob.crc32}
@@ -766,7 +780,9 @@ def _validate(
     return findings, False
 
 
-def _package(entries: list[Entry], zip_path: Path, cache: Cache) -> tuple[package.ZipResult, bool]:
+def _package(
+    entries: list[Entry], zip_path: Path, cache: Cache, progress: ProgressFactory | None = None
+) -> tuple[package.ZipResult, bool]:
     date_time = package.zip_date_time()
     params = {"date_time": list(date_time), "names": [e.name for e in entries]}
     key = action_key(
@@ -787,7 +803,17 @@ def _package(entries: list[Entry], zip_path: Path, cache: Cache) -> tuple[packag
         return package.ZipResult(recorded["sha256"], int(recorded["size"]))
 
     def run() -> package.ZipResult:
-        result = package.write_zip(zip_path, entries, date_time=date_time)
+        # a bar on a terminal: writing a zip of 1 GiB takes seconds
+        total = package.payload_size(entries)
+        bar = None
+        if progress is not None and total >= PROGRESS_FROM_BYTES:
+            bar = progress(f"writing {zip_path.name}", total)
+        try:
+            advance = None if bar is None else bar.advance
+            result = package.write_zip(zip_path, entries, date_time=date_time, progress=advance)
+        finally:
+            if bar is not None:
+                bar.finish()
         cache.put_action(key, {"sha256": result.sha256, "size": result.size})
         digests = {"sha256": result.sha256, "size": result.size}
         cache.put_digests(zip_path, FileStat.of(zip_path), digests, ours=True)

@@ -127,8 +127,11 @@ def _run_build(
         smoke_memory_mb=smoke_memory,
         smoke_timeout=smoke_timeout,
         locked=locked,
-        fetch=FetchOptions(offline=offline, refresh=refresh, progress=ui.progress_factory()),
-        step=ui.step,
+        # --json: the document and errors only, no spinner or bar (CI runs it on a tty too)
+        fetch=FetchOptions(
+            offline=offline, refresh=refresh, progress=None if as_json else ui.progress_factory()
+        ),
+        step=plan.no_step if as_json else ui.step,
     )
     cache = open_cache(project, enabled=not no_cache, offline=offline)
     if recorder is not None:
@@ -504,9 +507,20 @@ def check(
         allow_dynamic_hw=allow_dynamic_hw,
         on_sandbox=sandboxes.append,
     )
-    from gasbuild._api import check_project
+    import functools
 
-    reports = checking.check_paths(list(paths), opts, check_manifest=check_project)
+    from gasbuild._api import check_project
+    from gasbuild.plan import no_step
+
+    # spinners and bars on a terminal, as in build; none with --json
+    step = no_step if as_json else ui.step
+    progress = None if as_json else ui.progress_factory()
+    reports = checking.check_paths(
+        list(paths),
+        opts,
+        check_manifest=functools.partial(check_project, step=step, progress=progress),
+        step=step,
+    )
     errors = sum(1 for _, fs in reports for f in fs if f.severity == "error")
     warnings = sum(1 for _, fs in reports for f in fs if f.severity == "warning")
     if as_json:
