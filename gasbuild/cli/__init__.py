@@ -199,7 +199,9 @@ def _build_entry(directory: Path | None, manifest_file: Path | None, **flags: An
 
 
 def _findings_json(seen: list[tuple[str, list[Any]]]) -> list[dict[str, Any]]:
-    return [{"path": origin, **f.to_json()} for origin, findings in seen for f in findings]
+    return [
+        {"path": f.source or origin, **f.to_json()} for origin, findings in seen for f in findings
+    ]
 
 
 @cli.command()
