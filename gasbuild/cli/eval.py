@@ -216,7 +216,10 @@ def predict_command(
     info = read_model_info(zip_path, modality)
     files = _expand(list(paths), info.modality)
     if not files:
-        raise UsageError(f"no {info.modality} file among the paths given", hint="see docs/eval.md")
+        raise UsageError(
+            f"no {info.modality} file among the paths given",
+            hint=f"give {info.modality} files, or folders holding them (`gasbuild predict --help`)",
+        )
     _, output = predict_files(zip_path, files, info.modality, EvalOptions(batch_size=batch_size))
     rows = _prediction_rows(output)
     if as_json:
