@@ -13,6 +13,7 @@ import json
 import os
 import pty
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -168,8 +169,11 @@ def big_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _on_a_terminal(args: list[str], cwd: Path, timeout: float = 300) -> tuple[int, str]:
-    """Run gasbuild with stdin, stdout and stderr on a pseudo-terminal of 80 columns."""
+def _on_a_terminal(
+    args: list[str], cwd: Path, timeout: float = 300, interrupt_on: bytes | None = None
+) -> tuple[int, str]:
+    """Run gasbuild with stdin, stdout and stderr on a pseudo-terminal of 80 columns; with
+    ``interrupt_on``, press Ctrl-C (SIGINT to its process group) once that text showed."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
     env = {k: v for k, v in os.environ.items() if k != "COLUMNS"} | {"TERM": "xterm"}
@@ -181,6 +185,7 @@ def _on_a_terminal(args: list[str], cwd: Path, timeout: float = 300) -> tuple[in
         stdout=slave,
         stderr=slave,
         close_fds=True,
+        start_new_session=True,  # its own group, as a shell's foreground job
     )
     os.close(slave)
     chunks: list[bytes] = []
@@ -196,6 +201,10 @@ def _on_a_terminal(args: list[str], cwd: Path, timeout: float = 300) -> tuple[in
                 if not data:
                     break
                 chunks.append(data)
+                if interrupt_on is not None and interrupt_on in b"".join(chunks):
+                    time.sleep(1.0)  # well inside the step
+                    os.killpg(proc.pid, signal.SIGINT)
+                    interrupt_on = None
             elif proc.poll() is not None:
                 break
     finally:
@@ -233,3 +242,26 @@ def test_a_piped_build_shows_no_bar_nor_control_characters(big_project: Path) ->
     as_json = run_cli("build", "--no-smoke", "--no-cache", "--json", cwd=big_project)
     assert json.loads(as_json.stdout)["models"][0]["size"] > PROGRESS_FROM_BYTES
     assert "\x1b" not in as_json.stderr
+
+
+SPINNING_MODEL = """\
+import torch
+
+
+def load_model(weights_path, num_classes=2):
+    while True:
+        pass
+"""
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_the_smoke_test_says_interrupted(tmp_path: Path) -> None:
+    """A smoke test that never ends, interrupted from the terminal: "interrupted", exit 130,
+    not a timeout, and no live display left behind."""
+    assert run_cli("init", "-C", str(tmp_path)).returncode == 0
+    (tmp_path / "model.py").write_text(SPINNING_MODEL)
+    code, text = _on_a_terminal(["build"], tmp_path, interrupt_on=b"smoke-testing")
+    assert code == 130, text
+    assert "interrupted" in text and "aborted" not in text
+    assert "did not finish" not in text and "Traceback" not in text
+    assert text.rstrip().endswith("interrupted")

@@ -728,6 +728,10 @@ def _run(group: click.Group, args: Sequence[str] | None, prog_name: str) -> int:
         # every click error is a usage error: wrong flag, bad value, missing file
         return _failed(as_json, error, 2)
     except click.Abort as error:
+        if isinstance(error.__cause__ or error.__context__, KeyboardInterrupt):
+            # click turns a Ctrl-C in a command into Abort: it was interrupted, not declined
+            click.echo("interrupted", err=True)
+            return _failed(as_json, error, 130, "interrupted")
         # a "no" at a confirmation prompt, or Ctrl-D: nothing was done (exit 130, as Ctrl-C)
         click.echo("aborted: nothing was done", err=True)
         return _failed(as_json, error, 130, "aborted: nothing was done")
