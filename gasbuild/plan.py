@@ -167,16 +167,29 @@ def check(project: Project, cache: Cache, options: BuildOptions) -> list[tuple[s
     locked = lock.read(project.root / lock.LOCK_NAME)
     reports = []
     for target in project.targets(options.only):
-        with options.step(f"{target.modality}: fetching and rendering"):
-            prepared = _prepare(project, target, cache, options, locked.get(target.modality))
+        label = located.project_label(project, target)
+        early: list[Finding] = []  # before an ONNX export: model.py's checks, the exporter's
+
+        def collect(origin: str, found: list[Finding], early: list[Finding] = early) -> None:
+            early.extend(found)
+
+        try:
+            with options.step(f"{target.modality}: fetching and rendering"):
+                prepared = _prepare(
+                    project, target, cache, options, locked.get(target.modality), collect
+                )
+        except CheckFailed:
+            if not early:
+                raise
+            reports.append((label, early))  # model.py was not exported: these say why
+            continue
         origin = display_path(out_dir / zip_name(target.modality))
         running = "checking and smoke-testing" if options.smoke else "checking"
         with options.step(f"{target.modality}: {running} (cached results are reused)"):
             findings, _ = _validate(target, prepared.entries, cache, options, origin)
         # No zip is read or written: the model is named by its table, each finding by the
         # file it is about (model.py, gas.toml, the weights).
-        placed = located.locate(project, target, prepared.entries, findings)
-        reports.append((located.project_label(project, target), placed))
+        reports.append((label, early + located.locate(project, target, prepared.entries, findings)))
     return reports
 
 

@@ -103,9 +103,14 @@ def wide() -> bool:
     return _out().width >= FULL_DIGEST_COLUMNS
 
 
+# Off for a --json run (set by the CLI): its stderr may be a terminal, but CI reads it as a log.
+live = True
+
+
 def interactive() -> bool:
-    """Spinners and bars only on a terminal (and not with -q): nothing extra when piped."""
-    return verbosity >= 0 and _err().is_terminal
+    """Spinners and bars only on a terminal (and not with -q or --json): nothing extra when
+    piped."""
+    return live and verbosity >= 0 and _err().is_terminal
 
 
 @contextlib.contextmanager

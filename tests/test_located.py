@@ -149,3 +149,19 @@ def test_a_zip_checked_as_a_zip_is_named_by_its_path(tmp_path: Path) -> None:
     assert "dist/edited.zip: FAIL" in result.stderr
     ok = run_cli("check", "--no-smoke", "dist/image_detector.zip", cwd=tmp_path)
     assert ok.returncode == 0 and "dist/image_detector.zip: ok" in ok.stderr
+
+
+@pytest.mark.slow
+def test_check_of_an_onnx_export_names_model_py(tmp_path: Path) -> None:
+    """format = "onnx" from model.py: the export runs model.py, so its checks come first, and
+    `check` reports them (it used to say "see above" with nothing above)."""
+    assert run_cli("init", "-C", str(tmp_path)).returncode == 0
+    toml = tmp_path / "gas.toml"
+    toml.write_text(toml.read_text().replace('format = "safetensors"', 'format = "onnx"', 1))
+    model = tmp_path / "model.py"
+    model.write_text("import subprocess\n" + model.read_text())
+    result = run_cli("check", "--no-smoke", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "model.py:1:8: GAS303 error" in result.stderr
+    assert "gas.toml [models.image]: FAIL" in result.stderr
+    assert "see above" not in result.stderr and "_detector.zip" not in result.stderr

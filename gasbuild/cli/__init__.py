@@ -712,6 +712,19 @@ def _run(group: click.Group, args: Sequence[str] | None, prog_name: str) -> int:
     """
     argv = list(sys.argv[1:] if args is None else args)
     as_json = "--json" in argv[: argv.index("--")] if "--" in argv else "--json" in argv
+    if not as_json:
+        return _run_guarded(group, argv, prog_name, as_json)
+    from gasbuild import ui
+
+    ui.live = False  # no spinner or bar in any command's --json run
+    try:
+        return _run_guarded(group, argv, prog_name, as_json)
+    finally:
+        ui.live = True
+
+
+def _run_guarded(group: click.Group, argv: list[str], prog_name: str, as_json: bool) -> int:
+    """``_run``'s error policy around the command."""
     try:
         # Without standalone mode click *returns* the code of an Exit instead of raising it.
         code = group.main(args=argv, prog_name=prog_name, standalone_mode=False)
