@@ -6,7 +6,8 @@ plain arguments with the network's defaults and return the same result types the
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from gasbuild.check.findings import CheckOptions, Finding
     from gasbuild.manifest import Project
     from gasbuild.plan import BuildReport
+    from gasbuild.stages.fetch import ProgressFactory
     from gasbuild.submission import Format, Modality
 
 
@@ -86,11 +88,19 @@ def build(
     return plan.build(project, store, options)
 
 
-def check_project(manifest_path: Path, opts: CheckOptions) -> list[tuple[str, list[Finding]]]:
+def check_project(
+    manifest_path: Path,
+    opts: CheckOptions,
+    *,
+    step: Callable[[str], AbstractContextManager[None]] | None = None,
+    progress: ProgressFactory | None = None,
+) -> list[tuple[str, list[Finding]]]:
     """What a build of the gas.toml at ``manifest_path`` would find, per model (nothing is
-    written but cache entries): ``gasbuild check gas.toml``."""
+    written but cache entries): ``gasbuild check gas.toml``. ``step`` and ``progress`` show
+    the long steps on a terminal, as in ``build``."""
     from gasbuild import manifest, plan
     from gasbuild.errors import UsageError
+    from gasbuild.stages.fetch import FetchOptions
 
     if opts.modality is not None or opts.format is not None:
         raise UsageError("--modality/--format apply to zips and directories, not to gas.toml")
@@ -102,6 +112,8 @@ def check_project(manifest_path: Path, opts: CheckOptions) -> list[tuple[str, li
         smoke_memory_mb=opts.smoke_memory_mb,
         smoke_timeout=opts.smoke_timeout,
         write_lock=False,
+        fetch=FetchOptions(progress=progress),
+        step=step or plan.no_step,
     )
     return plan.check(project, open_cache(project), options)
 

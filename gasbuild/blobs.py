@@ -20,7 +20,7 @@ import mmap
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -34,6 +34,13 @@ CHUNK = 1 << 20  # 1 MiB: large enough for sha256/CRC throughput, small enough t
 TEMP_SUFFIX = ".tmp"
 _TEMP_NAME = re.compile(r"^\..+\.(?P<pid>\d+)\.[^.]+\.tmp$")
 
+# Told the byte count of each chunk as it is read or written (a progress bar's ``advance``):
+# once per CHUNK, never per byte, so a bar costs nothing measurable on a 1 GiB file.
+Progress = Callable[[int], None]
+# Files smaller than this get no bar: they are read in well under a second, and a bar that
+# appears and vanishes at once is noise (the step's spinner still runs).
+PROGRESS_FROM_BYTES = 32 << 20
+
 
 @dataclass(frozen=True)
 class FileBlob:
@@ -45,8 +52,9 @@ class FileBlob:
     sha256: str
 
 
-def measure_file(path: Path) -> FileBlob:
-    """Hash a file once for sha256, CRC-32 and size, through one page-aligned buffer."""
+def measure_file(path: Path, progress: Progress | None = None) -> FileBlob:
+    """Hash a file once for sha256, CRC-32 and size, through one page-aligned buffer;
+    ``progress`` is told each chunk's size (a bar on a terminal: hashing 1 GiB takes seconds)."""
     sha = hashlib.sha256()
     crc = 0
     size = 0
@@ -63,6 +71,8 @@ def measure_file(path: Path) -> FileBlob:
                 crc = crc32(chunk, crc)
                 size += n
                 chunk.release()
+                if progress is not None:
+                    progress(n)
     finally:
         view.release()
         buffer.close()

@@ -19,18 +19,29 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from gasbuild import check as validate_stage
-from gasbuild import lock
-from gasbuild.blobs import FileBlob, measure_file, sweep_stale_temp_files
+from gasbuild import located, lock
+from gasbuild.blobs import PROGRESS_FROM_BYTES, FileBlob, measure_file, sweep_stale_temp_files
 from gasbuild.cache import Cache, FileStat, action_key, files_digest
 from gasbuild.check import CheckOptions, Finding, StagedSubmission
 from gasbuild.errors import CheckFailed, SourceError, display_path
 from gasbuild.manifest import ModelTarget, Project, SourceSpec
-from gasbuild.resources import STATE_DIR
 from gasbuild.stages import convert, package, render
-from gasbuild.stages.fetch import Fetched, FetchOptions, Pins, cached_object, make_source
+from gasbuild.stages.fetch import (
+    Fetched,
+    FetchOptions,
+    Pins,
+    ProgressFactory,
+    cached_object,
+    make_source,
+)
 from gasbuild.stages.package import Entry
 from gasbuild.submission import CONFIG_FILE, MODEL_FILE, Modality, zip_name
 from gasbuild.templates import Template
+
+
+def no_step(name: str) -> AbstractContextManager[None]:
+    """A step nobody is shown (the API, ``--json``)."""
+    return nullcontext()
 
 
 @dataclass(frozen=True)
@@ -48,7 +59,7 @@ class BuildOptions:
     locked: bool = False  # fail instead of changing gas.lock (CI)
     fetch: FetchOptions = field(default_factory=FetchOptions)
     # Names a long step while it runs (the CLI shows a spinner on a terminal).
-    step: Callable[[str], AbstractContextManager[None]] = field(default=lambda name: nullcontext())
+    step: Callable[[str], AbstractContextManager[None]] = no_step
 
 
 @dataclass(frozen=True)
@@ -156,10 +167,29 @@ def check(project: Project, cache: Cache, options: BuildOptions) -> list[tuple[s
     locked = lock.read(project.root / lock.LOCK_NAME)
     reports = []
     for target in project.targets(options.only):
+        label = located.project_label(project, target)
+        early: list[Finding] = []  # before an ONNX export: model.py's checks, the exporter's
+
+        def collect(origin: str, found: list[Finding], early: list[Finding] = early) -> None:
+            early.extend(found)
+
+        try:
+            with options.step(f"{target.modality}: fetching and rendering"):
+                prepared = _prepare(
+                    project, target, cache, options, locked.get(target.modality), collect
+                )
+        except CheckFailed:
+            if not early:
+                raise
+            reports.append((label, early))  # model.py was not exported: these say why
+            continue
         origin = display_path(out_dir / zip_name(target.modality))
-        prepared = _prepare(project, target, cache, options, locked.get(target.modality))
-        findings, _ = _validate(target, prepared.entries, cache, options, origin)
-        reports.append((origin, findings))
+        running = "checking and smoke-testing" if options.smoke else "checking"
+        with options.step(f"{target.modality}: {running} (cached results are reused)"):
+            findings, _ = _validate(target, prepared.entries, cache, options, origin)
+        # No zip is read or written: the model is named by its table, each finding by the
+        # file it is about (model.py, gas.toml, the weights).
+        reports.append((label, early + located.locate(project, target, prepared.entries, findings)))
     return reports
 
 
@@ -205,8 +235,9 @@ def _prepare(
     entries, hit = _render(target, fetched, weights, template, cache)
     stages.append(StageRun("render", hit))
     if target.spec.format == "onnx" and target.spec.architecture is not None:
-        _check_before_export(target, entries, on_findings)
-        onnx_blob, hit = _export(target, entries, cache, options, on_findings)
+        sink = _placing(on_findings, project, target, entries)
+        _check_before_export(target, entries, sink)
+        onnx_blob, hit = _export(target, entries, cache, options, sink)
         entries = [Entry.file(f"{target.modality}_detector.onnx", onnx_blob)]
         stages.append(StageRun("export", hit))
     records = {name: _input_record(f) for name, f in fetched.items()}
@@ -241,9 +272,8 @@ def _build_model(
     with options.step(f"{target.modality}: {running} (cached results are reused)"):
         findings, hit = _validate(target, entries, cache, options, origin)
     stages.append(StageRun("validate", hit))
-    if on_findings is not None and findings:
-        for source, some in _by_source(project, target, entries, origin, findings):
-            on_findings(source, some)
+    if on_findings is not None and findings:  # at the files edited: the zip is not written
+        on_findings(origin, located.locate(project, target, entries, findings))
     if validate_stage.has_errors(findings):
         raise CheckFailed(
             f"{origin}: not written, the submission has errors (see above)",
@@ -251,7 +281,7 @@ def _build_model(
         )
 
     with options.step(f"{target.modality}: writing {display_path(zip_path)}"):
-        result, hit = _package(entries, zip_path, cache)
+        result, hit = _package(entries, zip_path, cache, options.fetch.progress)
     stages.append(StageRun("package", hit))
     lock_entry = {
         "format": target.spec.format,
@@ -288,51 +318,6 @@ def _smoke_state(options: BuildOptions, findings: list[Finding]) -> str:
 # Findings that say a check did not run (GAS600: torch or onnxruntime is not installed): a
 # validation holding one is never cached, so installing torch makes the next build run it.
 NOT_RUN_CODES = frozenset({"GAS600"})
-
-RENDERED_DIR = Path(STATE_DIR) / "rendered"
-
-
-def _by_source(
-    project: Project,
-    target: ModelTarget,
-    entries: list[Entry],
-    origin: str,
-    findings: list[Finding],
-) -> list[tuple[str, list[Finding]]]:
-    """Findings grouped by the file the user edits: a model.py finding points at the declared
-    architecture file, or for a template at the rendered copy kept under .gasbuild/rendered/
-    (the zip they would name is not written when there are errors)."""
-    source = _model_py_source(project, target, entries)
-    if source is None:
-        return [(origin, findings)]
-    ours = [replace(f, file=None) for f in findings if f.file == MODEL_FILE]
-    rest = [f for f in findings if f.file != MODEL_FILE]
-    return [(o, fs) for o, fs in ((source, ours), (origin, rest)) if fs]
-
-
-def _model_py_source(project: Project, target: ModelTarget, entries: list[Entry]) -> str | None:
-    arch = target.spec.architecture
-    if arch is None:
-        return None
-    if arch.file and not arch.url:
-        return display_path(project.root / arch.file)
-    if arch.template:
-        data = next((e.data for e in entries if e.name == MODEL_FILE), None)
-        if not isinstance(data, bytes):
-            return None
-        path = rendered_model_py(project, target.modality)
-        if not path.is_file() or path.read_bytes() != data:
-            from gasbuild.blobs import atomic_write
-
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(path, data)
-        return display_path(path)
-    return None
-
-
-def rendered_model_py(project: Project, modality: str) -> Path:
-    """Where a template's model.py is kept for reading: .gasbuild/rendered/<modality>/."""
-    return project.root / RENDERED_DIR / modality / MODEL_FILE
 
 
 def _locked_input(locked: dict[str, Any] | None, name: str) -> dict[str, Any] | None:
@@ -501,14 +486,15 @@ def _weights(
     def run() -> FileBlob:
         tmp = cache.temp_dir() / f"convert-{key[:16]}-{os.getpid()}.safetensors"
         try:
-            written = convert.convert(
-                files,
-                options,
-                tmp,
-                key=f"{target.key}.weights",
-                index=weights.path if kind == "index" else None,
-                labels=labels,
-            )
+            with build.step(f"{target.modality}: converting {name}"):
+                written = convert.convert(
+                    files,
+                    options,
+                    tmp,
+                    key=f"{target.key}.weights",
+                    index=weights.path if kind == "index" else None,
+                    labels=labels,
+                )
             blob = FileBlob(tmp, written.size, written.crc32, written.sha256)
             path = _store(cache, tmp, blob)
         finally:
@@ -639,6 +625,20 @@ def _model_py(target: ModelTarget, fetched: dict[str, Fetched], template: Templa
 # export (format = "onnx" from an architecture)
 
 
+def _placing(
+    on_findings: FindingsSink | None, project: Project, target: ModelTarget, entries: list[Entry]
+) -> FindingsSink | None:
+    """``on_findings``, told each finding at the file it is about (see gasbuild.located)."""
+    if on_findings is None:
+        return None
+    sink = on_findings
+
+    def placed(origin: str, findings: list[Finding]) -> None:
+        sink(origin, located.locate(project, target, entries, findings))
+
+    return placed
+
+
 def _check_before_export(
     target: ModelTarget, entries: list[Entry], on_findings: FindingsSink | None
 ) -> None:
@@ -692,7 +692,8 @@ def _export(
                 else:
                     dest.symlink_to(entry.data.path.resolve())
             out = Path(tmp) / "model.onnx"
-            result = export.export_onnx(model_dir, out, options, key=target.key)
+            with build.step(f"{target.modality}: exporting model.py to ONNX"):
+                result = export.export_onnx(model_dir, out, options, key=target.key)
             blob = measure_file(out)
             path = _store(cache, out, blob)
         outputs = {"sha256": blob.sha256, "size": blob.size, "crc32": blob.crc32}
@@ -766,7 +767,9 @@ def _validate(
     return findings, False
 
 
-def _package(entries: list[Entry], zip_path: Path, cache: Cache) -> tuple[package.ZipResult, bool]:
+def _package(
+    entries: list[Entry], zip_path: Path, cache: Cache, progress: ProgressFactory | None = None
+) -> tuple[package.ZipResult, bool]:
     date_time = package.zip_date_time()
     params = {"date_time": list(date_time), "names": [e.name for e in entries]}
     key = action_key(
@@ -787,7 +790,17 @@ def _package(entries: list[Entry], zip_path: Path, cache: Cache) -> tuple[packag
         return package.ZipResult(recorded["sha256"], int(recorded["size"]))
 
     def run() -> package.ZipResult:
-        result = package.write_zip(zip_path, entries, date_time=date_time)
+        # a bar on a terminal: writing a zip of 1 GiB takes seconds
+        total = package.payload_size(entries)
+        bar = None
+        if progress is not None and total >= PROGRESS_FROM_BYTES:
+            bar = progress(f"writing {zip_path.name}", total)
+        try:
+            advance = None if bar is None else bar.advance
+            result = package.write_zip(zip_path, entries, date_time=date_time, progress=advance)
+        finally:
+            if bar is not None:
+                bar.finish()
         cache.put_action(key, {"sha256": result.sha256, "size": result.size})
         digests = {"sha256": result.sha256, "size": result.size}
         cache.put_digests(zip_path, FileStat.of(zip_path), digests, ours=True)

@@ -103,27 +103,60 @@ def wide() -> bool:
     return _out().width >= FULL_DIGEST_COLUMNS
 
 
+# Off for a --json run (set by the CLI): its stderr may be a terminal, but CI reads it as a log.
+live = True
+
+
 def interactive() -> bool:
-    """Spinners and bars only on a terminal (and not with -q): nothing extra when piped."""
-    return verbosity >= 0 and _err().is_terminal
+    """Spinners and bars only on a terminal (and not with -q or --json): nothing extra when
+    piped."""
+    return live and verbosity >= 0 and _err().is_terminal
 
 
 @contextlib.contextmanager
 def step(name: str) -> Iterator[None]:
-    """A spinner naming a long step on a terminal (the smoke test, hashing, packaging)."""
-    global _status
-    if not interactive() or _progress is not None or _status is not None:
+    """A spinner naming a long step on a terminal (the smoke test, an export, a conversion).
+
+    Steps nest: an inner step's name replaces the outer one's while it runs. A byte bar
+    (``progress_factory``) takes the spinner's place while it runs (rich shows one live
+    display at a time) and hands it back when it finishes.
+    """
+    if not interactive():
         yield
         return
-    _status = _err().status(name, spinner="dots")
-    _status.start()
+    _steps.append(name)
+    _show_step()
     try:
         yield
     finally:
-        _end_status()
+        _steps.pop()
+        if _steps:
+            _show_step()
+        else:
+            _end_status()
 
 
+# The names of the steps running now, innermost last; the spinner shows the last one.
+_steps: list[str] = []
 _status: Any = None
+
+
+def _show_step() -> None:
+    """The spinner with the innermost step's name (none while a bar is shown)."""
+    global _status
+    if _progress is not None or not _steps:
+        return
+    if _status is None:
+        _status = _err().status(_fit(_steps[-1]), spinner="dots")
+        _status.start()
+    _status.update(_fit(_steps[-1]))  # drawn now, not at the next tick: a short step shows
+
+
+def _fit(text: str, reserve: int = 4) -> str:
+    """A live line never wraps (a wrapped spinner or bar leaves a copy of itself per refresh):
+    ``text`` cut to the width less ``reserve`` columns (the spinner; a bar's other columns)."""
+    room = max(_err().width - reserve, 10)
+    return text if len(text) <= room else text[: room - 1] + "…"
 
 
 def _end_status() -> None:
@@ -213,12 +246,16 @@ def table(title: str, columns: list[str], rows: list[list[str]]) -> None:
 
 
 _progress: Any = None
+# What a bar's line needs besides its label: the bar (at least 10), ``1023.5/1024.0 MiB``,
+# ``123.4 MiB/s``, ``0:00:05`` and the spaces between (see _new_progress).
+BAR_COLUMNS = 52
 
 
 class Bar:
     """One progress bar: ``advance(n)`` bytes (or samples) done, ``finish()`` removes it.
 
-    Off a terminal (or with -q) a bar does nothing: nothing extra in logs and pipes.
+    Off a terminal (or with -q) a bar does nothing: nothing extra in logs and pipes. When the
+    last bar finishes, the spinner of the step still running comes back.
     """
 
     def __init__(self, task: Any = None) -> None:
@@ -231,43 +268,55 @@ class Bar:
     def finish(self) -> None:
         if self._task is not None and _progress is not None:
             _progress.remove_task(self._task)
+            if not _progress.tasks:
+                stop_progress()
+                _show_step()
         self._task = None
 
 
 def progress_factory() -> Callable[[str, int | None], Bar]:
-    """Progress bars on stderr for long transfers, one per (label, total bytes)."""
+    """Progress bars on stderr for long reads and writes, one per (label, total bytes)."""
 
     def start(label: str, total: int | None) -> Bar:
         global _progress
         if not interactive():
             return Bar()
         _end_status()
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
-
         if _progress is None:
-            _progress = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                DownloadColumn(binary_units=True),  # KiB/MiB, as the tables; never "0.0 kB"
-                TransferSpeedColumn(),
-                TimeRemainingColumn(),
-                console=_err(),
-                transient=True,
-            )
+            _progress = _new_progress()
             _progress.start()
-        return Bar(_progress.add_task(label, total=total))
+        task = _progress.add_task(_fit(label, BAR_COLUMNS), total=total)
+        _progress.refresh()  # drawn now, not at the next tick: a short read shows
+        return Bar(task)
 
     return start
 
 
+def _new_progress() -> Any:
+    """label, bar, ``512.0/1024.0 MiB``, speed, time left: the bar takes what the others
+    leave of the line, so it fits 80 columns (labels are cut to fit, see ``_fit``)."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(bar_width=None),
+        DownloadColumn(binary_units=True),  # KiB/MiB, as the tables; never "0.0 kB"
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=_err(),
+        transient=True,
+    )
+
+
 def stop_progress() -> None:
+    """Stop the bars (a command ending, or failing, mid-transfer leaves no live display)."""
     global _progress
     if _progress is not None:
         _progress.stop()

@@ -207,7 +207,7 @@ def test_build_json_failure_carries_the_findings(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_template_findings_point_at_the_rendered_copy(tmp_path: Path) -> None:
-    from gasbuild import manifest, plan
+    from gasbuild import located, manifest
 
     assert run_cli("init", "-C", str(tmp_path), "--template", "audio-cnn").returncode == 0
     loaded = manifest.load(tmp_path / "gas.toml")
@@ -217,14 +217,13 @@ def test_template_findings_point_at_the_rendered_copy(tmp_path: Path) -> None:
 
     entries = [Entry.text("model.py", b"# rendered\n")]
     found = [Finding("GAS304", "error", "x", file="model.py", line=1, col=1)]
-    groups = plan._by_source(loaded, target, entries, "dist/audio_detector.zip", found)
-    rendered = plan.rendered_model_py(loaded, target.modality)
+    (placed,) = located.locate(loaded, target, entries, found)
+    rendered = located.rendered_model_py(loaded, target.modality)
     assert rendered.read_bytes() == b"# rendered\n"
     assert rendered.is_relative_to(tmp_path / ".gasbuild")
-    assert groups[0][0].endswith(".gasbuild/rendered/audio/model.py")
-    assert (
-        groups[0][1][0].format(groups[0][0]).endswith("rendered/audio/model.py:1:1: GAS304 error x")
-    )
+    assert placed.source is not None and placed.source.endswith(".gasbuild/rendered/audio/model.py")
+    line = placed.format("dist/audio_detector.zip")
+    assert line.endswith("rendered/audio/model.py:1:1: GAS304 error x"), line
 
 
 # -- 8: check's routing ---------------------------------------------------------------
@@ -236,7 +235,9 @@ def test_check_a_project_directory_and_no_argument(project: Path) -> None:
         result = run_cli(*args, cwd=project)
         assert result.returncode == 0, result.stderr
         assert "GAS110" not in result.stderr and "GAS102" not in result.stderr
-        assert "dist/image_detector.zip: ok" in result.stderr
+        # 7: no zip is read or written: the model is named by its table, not a dist/ path
+        assert "gas.toml [models.image]: ok" in result.stderr
+        assert "_detector.zip" not in result.stderr
     outside = run_cli("check", cwd=project.parent)
     assert outside.returncode == 2 and "no gas.toml here" in outside.stderr
 

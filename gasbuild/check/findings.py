@@ -31,10 +31,18 @@ class Finding:
     line: int | None = None
     col: int | None = None
     hint: str | None = None
+    # The file the user edits to fix it, when that is not an entry of the submission named
+    # (a build's entries are made from model.py, gas.toml and the weights: see
+    # gasbuild.located); ``line``/``col`` are then in that file.
+    source: str | None = None
 
     def format(self, origin: str) -> str:
-        """``origin/file:line:col: CODE severity message (hint)`` — the grep-able one-liner."""
-        where = origin if self.file is None else f"{origin}/{self.file}"
+        """``origin/file:line:col: CODE severity message (hint)`` — the grep-able one-liner
+        (``source:line:col: ...`` when the finding has a source)."""
+        if self.source is not None:
+            where = self.source
+        else:
+            where = origin if self.file is None else f"{origin}/{self.file}"
         if self.line is not None:
             where += f":{self.line}"
             if self.col is not None:
@@ -53,6 +61,7 @@ class Finding:
             "line": self.line,
             "col": self.col,
             "hint": self.hint,
+            **({"source": self.source} if self.source is not None else {}),
         }
 
 

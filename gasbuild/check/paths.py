@@ -11,6 +11,7 @@ import os
 import re
 import stat
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from gasbuild.check import (
@@ -31,11 +32,14 @@ def check_paths(
     opts: CheckOptions,
     *,
     check_manifest: Callable[[Path, CheckOptions], Reports],
+    step: Callable[[str], AbstractContextManager[None]] = lambda name: nullcontext(),
 ) -> Reports:
     """Findings per submission, in the order the paths were given.
 
     A gas.toml (or a project directory) is checked through ``check_manifest``, which builds
     its models up to the zip: the checker itself knows nothing of manifests or builds.
+    ``step`` names each zip or directory while it is checked (a spinner on a terminal: the
+    smoke test of a large model takes minutes).
     """
     reports: list[tuple[str, list[Finding]]] = []
     if not paths:
@@ -56,10 +60,12 @@ def check_paths(
         if path.suffix == ".toml":
             reports.extend(check_manifest(path, opts))
         elif path.is_dir():
-            reports.append(_check_directory(path, opts))
+            with step(f"checking {display_path(path)}"):
+                reports.append(_check_directory(path, opts))
         else:
             origin = display_path(path)
-            reports.append((origin, one_root_cause(check_zip_path(path, opts, origin))))
+            with step(f"checking {origin}"):
+                reports.append((origin, one_root_cause(check_zip_path(path, opts, origin))))
     return reports
 
 

@@ -127,8 +127,11 @@ def _run_build(
         smoke_memory_mb=smoke_memory,
         smoke_timeout=smoke_timeout,
         locked=locked,
-        fetch=FetchOptions(offline=offline, refresh=refresh, progress=ui.progress_factory()),
-        step=ui.step,
+        # --json: the document and errors only, no spinner or bar (CI runs it on a tty too)
+        fetch=FetchOptions(
+            offline=offline, refresh=refresh, progress=None if as_json else ui.progress_factory()
+        ),
+        step=plan.no_step if as_json else ui.step,
     )
     cache = open_cache(project, enabled=not no_cache, offline=offline)
     if recorder is not None:
@@ -196,7 +199,9 @@ def _build_entry(directory: Path | None, manifest_file: Path | None, **flags: An
 
 
 def _findings_json(seen: list[tuple[str, list[Any]]]) -> list[dict[str, Any]]:
-    return [{"path": origin, **f.to_json()} for origin, findings in seen for f in findings]
+    return [
+        {"path": f.source or origin, **f.to_json()} for origin, findings in seen for f in findings
+    ]
 
 
 @cli.command()
@@ -504,9 +509,20 @@ def check(
         allow_dynamic_hw=allow_dynamic_hw,
         on_sandbox=sandboxes.append,
     )
-    from gasbuild._api import check_project
+    import functools
 
-    reports = checking.check_paths(list(paths), opts, check_manifest=check_project)
+    from gasbuild._api import check_project
+    from gasbuild.plan import no_step
+
+    # spinners and bars on a terminal, as in build; none with --json
+    step = no_step if as_json else ui.step
+    progress = None if as_json else ui.progress_factory()
+    reports = checking.check_paths(
+        list(paths),
+        opts,
+        check_manifest=functools.partial(check_project, step=step, progress=progress),
+        step=step,
+    )
     errors = sum(1 for _, fs in reports for f in fs if f.severity == "error")
     warnings = sum(1 for _, fs in reports for f in fs if f.severity == "warning")
     if as_json:
@@ -699,6 +715,17 @@ def _run(group: click.Group, args: Sequence[str] | None, prog_name: str) -> int:
     from gasbuild import ui
 
     ui.json_printed = False  # per run: an earlier run in this process printed its own
+    if not as_json:
+        return _run_guarded(group, argv, prog_name, as_json)
+    ui.live = False  # no spinner or bar in any command's --json run
+    try:
+        return _run_guarded(group, argv, prog_name, as_json)
+    finally:
+        ui.live = True
+
+
+def _run_guarded(group: click.Group, argv: list[str], prog_name: str, as_json: bool) -> int:
+    """``_run``'s error policy around the command."""
     try:
         # Without standalone mode click *returns* the code of an Exit instead of raising it.
         code = group.main(args=argv, prog_name=prog_name, standalone_mode=False)
@@ -715,7 +742,11 @@ def _run(group: click.Group, args: Sequence[str] | None, prog_name: str) -> int:
         # every click error is a usage error: wrong flag, bad value, missing file
         return _failed(as_json, error, 2)
     except click.Abort as error:
-        # Ctrl-D (or Ctrl-C) at a prompt: nothing was done (exit 130); a "no" is exit 1
+        if isinstance(error.__cause__ or error.__context__, KeyboardInterrupt):
+            # click turns a Ctrl-C in a command into Abort: it was interrupted, not declined
+            click.echo("interrupted", err=True)
+            return _failed(as_json, error, 130, "interrupted")
+        # Ctrl-D at a prompt: nothing was done (exit 130); a "no" is exit 1 (PushDeclined)
         click.echo("aborted: nothing was done", err=True)
         return _failed(as_json, error, 130, "aborted: nothing was done")
     except KeyboardInterrupt as error:

@@ -127,15 +127,17 @@ def _zips(
 def _build(project: Project, only: str | None, compare: Path | None) -> list[Path]:
     from gasbuild import plan, ui
     from gasbuild.eval.engine import read_model_info
+    from gasbuild.stages.fetch import FetchOptions
 
     subset = checked_only(project, only)
     if compare is not None and subset is None:
         subset = frozenset({read_model_info(compare).modality})
     cache = open_cache(project)
     try:
-        report = plan.build(
-            project, cache, plan.BuildOptions(only=subset), on_findings=ui.print_findings
+        options = plan.BuildOptions(
+            only=subset, fetch=FetchOptions(progress=ui.progress_factory()), step=ui.step
         )
+        report = plan.build(project, cache, options, on_findings=ui.print_findings)
     finally:
         ui.stop_progress()
     return [r.zip_path for r in report.results]
@@ -216,7 +218,10 @@ def predict_command(
     info = read_model_info(zip_path, modality)
     files = _expand(list(paths), info.modality)
     if not files:
-        raise UsageError(f"no {info.modality} file among the paths given", hint="see docs/eval.md")
+        raise UsageError(
+            f"no {info.modality} file among the paths given",
+            hint=f"give {info.modality} files, or folders holding them (`gasbuild predict --help`)",
+        )
     _, output = predict_files(zip_path, files, info.modality, EvalOptions(batch_size=batch_size))
     rows = _prediction_rows(output)
     if as_json:

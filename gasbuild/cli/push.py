@@ -413,6 +413,7 @@ def build_items(
     from gasbuild._api import open_cache
     from gasbuild.publish.push import PushItem
     from gasbuild.publish.status import hotkey_name
+    from gasbuild.stages.fetch import FetchOptions
 
     cache = open_cache(project)  # with the [cache] remote, as `gasbuild build` uses it
     try:
@@ -424,6 +425,8 @@ def build_items(
                 smoke=smoke,
                 smoke_memory_mb=smoke_memory_mb,
                 smoke_timeout=smoke_timeout,
+                fetch=FetchOptions(progress=ui.progress_factory()),  # bars on a terminal
+                step=ui.step,
             ),
             on_findings=ui.print_findings,
         )

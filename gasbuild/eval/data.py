@@ -22,7 +22,9 @@ from gasbuild.eval.metrics import LABELS
 from gasbuild.submission import Modality
 
 CLASSES = tuple(LABELS)
-LAYOUT_HINT = "lay data out as DIR/<modality>/<real|synthetic|semisynthetic>/... (docs/eval.md)"
+LAYOUT_HINT = (
+    "lay data out as DIR/<modality>/<real|synthetic|semisynthetic>/... (`gasbuild eval --help`)"
+)
 
 
 class DataError(UserError):

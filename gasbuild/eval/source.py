@@ -46,7 +46,10 @@ def resolve(text: str, base: Path, cache: Cache | None) -> Path:
     if not is_url(text):
         path = (base / expand_user(text)).resolve()
         if not path.is_dir():
-            raise UsageError(f"data directory {text} does not exist", hint="see docs/eval.md")
+            raise UsageError(
+                f"data directory {text} does not exist",
+                hint="give --data DIR (or [eval] data); `gasbuild eval --help` shows the layout",
+            )
         return path
     if cache is None:
         raise UsageError(f"data URL {text} needs the cache", hint="drop --no-cache")

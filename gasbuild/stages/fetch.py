@@ -20,6 +20,7 @@ from typing import Any, BinaryIO, Protocol
 
 from gasbuild.blobs import (
     CHUNK,
+    PROGRESS_FROM_BYTES,
     TEMP_SUFFIX,
     FileBlob,
     crc32,
@@ -95,15 +96,26 @@ class LocalSource:
     def fetch(
         self, cache: Cache, pins: Pins, options: FetchOptions, locked: dict[str, Any] | None
     ) -> Fetched:
-        blob, hit = hash_local(self.path, cache, key=self.key, location=self.location)
+        blob, hit = hash_local(
+            self.path, cache, key=self.key, location=self.location, progress=options.progress
+        )
         check_pins(blob, pins, self.key, self.location, display_path(self.path))
         return Fetched(blob, hit, {"path": _relative(self.path, self.root)})
 
 
 def hash_local(
-    path: Path, cache: Cache, *, key: str, location: Location | None
+    path: Path,
+    cache: Cache,
+    *,
+    key: str,
+    location: Location | None,
+    progress: ProgressFactory | None = None,
 ) -> tuple[FileBlob, bool]:
-    """A local file's blob and whether its digests came from the stat cache (no bytes read)."""
+    """A local file's blob and whether its digests came from the stat cache (no bytes read).
+
+    Reading is the slow part of a first build of large weights (seconds per GiB), so a bar
+    (``progress``) counts the bytes hashed; a stat-cache hit reads nothing and shows none.
+    """
     try:
         before = FileStat.of(path)
     except FileNotFoundError:
@@ -122,7 +134,7 @@ def hash_local(
     if known is not None:
         return FileBlob(path, int(known["size"]), int(known["crc32"]), str(known["sha256"])), True
     try:
-        blob = measure_file(path)
+        blob = measured(path, progress, progress_label(key, "hashing", path.name), before.size)
     except OSError as exc:  # unreadable (permissions), or it went away while being read
         raise SourceError(
             f"{key}: cannot read {display_path(path)} ({exc.strerror or exc})", location=location
@@ -130,6 +142,29 @@ def hash_local(
     if FileStat.of(path) == before:  # unchanged while we read it: safe to remember
         cache.put_digests(path, before, _digests(blob))
     return blob, False
+
+
+def measured(
+    path: Path, progress: ProgressFactory | None, label: str, total: int | None
+) -> FileBlob:
+    """``measure_file`` with a bar, when there is a terminal to show one on and the file is
+    large enough to take a while."""
+    if progress is None or (total or 0) < PROGRESS_FROM_BYTES:
+        return measure_file(path)
+    bar = progress(label, total)
+    try:
+        return measure_file(path, bar.advance)
+    finally:
+        bar.finish()
+
+
+def progress_label(key: str, verb: str, name: str, width: int = 28) -> str:
+    """A bar's description that leaves the bar room at 80 columns: ``image: hashing w.pt``
+    (the model from a ``models.<modality>...`` key, a long file name cut and marked)."""
+    parts = key.split(".")
+    model = parts[1] if len(parts) > 1 and parts[0] == "models" else key
+    text = f"{model}: {verb} {name}"
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _digests(blob: FileBlob) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from gasbuild.blobs import (
     CHUNK,
     FileBlob,
     HashingWriter,
+    Progress,
     crc32,
     replace_into,
     sweep_stale_temp_files,
@@ -106,18 +107,21 @@ def write_zip(
     entries: Iterable[Entry],
     *,
     date_time: tuple[int, int, int, int, int, int] = DEFAULT_DATE_TIME,
+    progress: Progress | None = None,
 ) -> ZipResult:
     """Write ``entries`` to ``dest`` atomically (temp file, then rename); return its digest.
 
     A killed build's temp files in the output folder are swept first. An output folder that
     cannot be made or written (a file of that name, /proc, no space) is one line, exit 2.
+    ``progress`` is told the bytes of each entry's data as they go out (per chunk for files),
+    adding up to ``payload_size(entries)``: a zip of 1 GiB takes seconds to write.
     """
     try:
         sweep_stale_temp_files(dest.parent)
         with temp_beside(dest) as tmp:
             with open(tmp, "wb", buffering=0) as raw:
                 out = HashingWriter(raw, crc=False)
-                written = [_write_entry(out, entry, date_time) for entry in entries]
+                written = [_write_entry(out, entry, date_time, progress) for entry in entries]
                 _write_central_directory(out, written, date_time)
             # No fsync: the rename is atomic for every reader and survives a killed build;
             # waiting for the disk would only add power-loss durability to a file any build
@@ -140,8 +144,16 @@ def _output_error(dest: Path, exc: OSError) -> UserError:
     )
 
 
+def payload_size(entries: Iterable[Entry]) -> int:
+    """The bytes of the entries' data (what ``write_zip`` reports to its progress bar)."""
+    return sum(len(e.data) if isinstance(e.data, bytes) else e.data.size for e in entries)
+
+
 def _write_entry(
-    out: HashingWriter, entry: Entry, date_time: tuple[int, int, int, int, int, int]
+    out: HashingWriter,
+    entry: Entry,
+    date_time: tuple[int, int, int, int, int, int],
+    progress: Progress | None,
 ) -> _Written:
     name = entry.name.encode("utf-8")
     flags = 0 if entry.name.isascii() else 0x800  # bit 11: the name is UTF-8
@@ -150,15 +162,17 @@ def _write_entry(
         record = _Written(name, flags, STORED, crc32(entry.data), size, size, out.offset)
         _write_local_header(out, record, date_time)
         out.write(entry.data)
+        if progress is not None:
+            progress(size)
         return record
     blob = entry.data
     record = _Written(name, flags, STORED, blob.crc32, blob.size, blob.size, out.offset)
     _write_local_header(out, record, date_time)
-    _copy_blob(out, blob)
+    _copy_blob(out, blob, progress)
     return record
 
 
-def _copy_blob(out: HashingWriter, blob: FileBlob) -> None:
+def _copy_blob(out: HashingWriter, blob: FileBlob, progress: Progress | None) -> None:
     """Stream a file into the zip through one page-aligned buffer, checking size and CRC."""
     buffer = mmap.mmap(-1, CHUNK)  # page-aligned: copies several times faster than a bytearray
     view = memoryview(buffer)
@@ -175,6 +189,8 @@ def _copy_blob(out: HashingWriter, blob: FileBlob) -> None:
                 out.write(chunk)
                 total += n
                 chunk.release()
+                if progress is not None:
+                    progress(n)
     finally:
         view.release()
         buffer.close()
