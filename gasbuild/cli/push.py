@@ -600,7 +600,7 @@ def _print_dry_run(report: PushReport) -> None:
         if hotkey.count.pending_burns:
             texts.append(
                 "a burn sent earlier has an unknown outcome: no new burn is made for this"
-                " hotkey until it is resolved (see docs/push.md, The burn)"
+                " hotkey until it is resolved: if it landed, push --burn-receipt TX_HASH:BLOCK"
             )
         texts += [_model_text(m) for m in hotkey.models]
         for text in texts:

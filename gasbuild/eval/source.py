@@ -84,7 +84,7 @@ def _mirror(url: str, target: Path, cache: Cache) -> Path:
     return target
 
 
-_WHERE_HINT = "the URL names the folder holding <modality>/<class>/ (docs/eval.md)"
+_WHERE_HINT = "the URL names the folder holding <modality>/<class>/ (gasbuild eval --help)"
 # Network failures of HTTP clients that do not derive from ConnectionError (httpx's, used by
 # huggingface_hub; botocore's, used by s3fs), by class name: importing them just to compare
 # would load every backend.
