@@ -126,18 +126,19 @@ def test_check_fits_80_columns(project: Path) -> None:
     _fits(result.stdout + result.stderr)
 
 
-def test_narrow_tables_become_one_record_per_line() -> None:
+def test_narrow_tables_become_one_record_per_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
     from rich.console import Console
 
     from gasbuild import ui
 
-    saved = ui.out
-    ui.out = Console(width=40, file=__import__("io").StringIO(), soft_wrap=True)
-    try:
-        ui.table("t", ["name", "value"], [["a" * 30, "b" * 30], ["c", "d"]])
-        text = ui.out.file.getvalue()  # type: ignore[attr-defined]
-    finally:
-        ui.out = saved
+    # through the console cache: assigning ui.out and restoring it would pin one console as a
+    # module attribute for every later test
+    narrow = Console(width=40, file=io.StringIO(), soft_wrap=True)
+    monkeypatch.setitem(ui._consoles, "out", narrow)
+    ui.table("t", ["name", "value"], [["a" * 30, "b" * 30], ["c", "d"]])
+    text = narrow.file.getvalue()  # type: ignore[attr-defined]
     assert text.splitlines() == ["t", "a" * 30 + "  " + "b" * 30, "c  d"]
 
 
