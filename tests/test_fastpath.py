@@ -418,8 +418,9 @@ PIECES = st.one_of(
     DIRS.map(lambda d: ("C", ["--directory=" + d])),
     DIRS.map(lambda d: ("f", ["-f", d + ".toml"])),
     DIRS.map(lambda d: ("f", ["--file=" + d + ".toml"])),
-    st.sampled_from([["--json"], ["--deep"], ["-q"], ["-v"], ["--only", "image"], ["--no-smoke"]])
-    .map(lambda tokens: ("flag", tokens)),
+    st.sampled_from(
+        [["--json"], ["--deep"], ["-q"], ["-v"], ["--only", "image"], ["--no-smoke"]]
+    ).map(lambda tokens: ("flag", tokens)),
 )
 
 

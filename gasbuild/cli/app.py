@@ -164,9 +164,7 @@ def gascli() -> None:
     """BitMind's `gascli`, provided by gasbuild for compatibility."""
 
 
-@gascli.group(
-    "discriminator", cls=LazyGroup, lazy=DISCRIMINATOR_COMMANDS, context_settings=CONTEXT
-)
+@gascli.group("discriminator", cls=LazyGroup, lazy=DISCRIMINATOR_COMMANDS, context_settings=CONTEXT)
 def discriminator() -> None:
     """Discriminator (miner) commands."""
 

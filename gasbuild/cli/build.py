@@ -279,4 +279,3 @@ def _report_json(report: Any) -> dict[str, Any]:
             for r in report.results
         ],
     }
-

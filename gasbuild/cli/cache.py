@@ -129,4 +129,3 @@ def _age(mtime: float) -> str:
         if seconds >= size:
             return f"{seconds / size:.0f}{unit} ago"
     return "just now"
-

@@ -122,4 +122,3 @@ def explain(code: str) -> None:
     from gasbuild.explain import explain as explain_code
 
     sys.stdout.write(explain_code(code))
-

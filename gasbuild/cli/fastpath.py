@@ -9,9 +9,9 @@ standard library alone (os, sys, json, hashlib):
   rebuilt, gas.lock unchanged), :class:`Recorder` writes ``<project>/.gasbuild/noop-build.json``:
   the invocation (the exact command line, working directory, the environment variables and
   terminal that change the output, the interpreter, gasbuild's version, whether the smoke test's
-  modules are importable), what the build read (gas.toml's and gas.lock's digests; the stat record of every
-  input, output zip and cache entry it looked at; every file of the templates and of gasbuild's
-  own code) and the exact bytes it printed on stdout and stderr.
+  modules are importable), what the build read (gas.toml's and gas.lock's digests; the stat
+  record of every input, output zip and cache entry it looked at; every file of the templates
+  and of gasbuild's own code) and the exact bytes it printed on stdout and stderr.
 * **Replaying.** :func:`replay_argv` runs before click is imported (``gasbuild.cli.main``). It
   finds the record from the command line's ``-C``/``-f``, compares everything above with the
   present and, when everything matches, prints the recorded bytes. Anything else (no record,
@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 
 from gasbuild._version import __version__
-from gasbuild.resources import STATE_DIR
+from gasbuild.resources import MANIFEST_NAME, STATE_DIR
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing on the replay path
 if TYPE_CHECKING:
@@ -46,7 +46,6 @@ if TYPE_CHECKING:
     from typing import Any, TextIO
 
 RECORD_NAME = "noop-build.json"
-MANIFEST_NAME = "gas.toml"
 LOCK_NAME = "gas.lock"
 RECORD_FORMAT = 2
 # As the stat cache's RACY_SECONDS: files modified this close to the record are not trusted.

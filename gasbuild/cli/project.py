@@ -129,4 +129,3 @@ def templates(
         ui.print_template_list(chosen)
     else:
         ui.print_template(chosen[0])
-
