@@ -187,20 +187,12 @@ def _run(group: click.Group, args: Sequence[str] | None, prog_name: str) -> int:
     With ``--json`` stdout always holds one JSON document: a failure that printed none yet
     prints ``{"ok": false, "error": {...}}`` (the one-line error still goes to stderr).
     """
-    from gasbuild.errors import GasbuildError
-
     argv = list(sys.argv[1:] if args is None else args)
     as_json = "--json" in argv[: argv.index("--")] if "--" in argv else "--json" in argv
     try:
         # Without standalone mode click *returns* the code of an Exit instead of raising it.
         with _invoking(prog_name, argv):
             code = group.main(args=argv, prog_name=prog_name, standalone_mode=False)
-    except GasbuildError as error:
-        from gasbuild import ui
-
-        ui.print_error(error)
-        _verbose_causes(error)
-        return _failed(as_json, error, error.exit_code)
     except click.exceptions.Exit as done:
         return done.exit_code
     except click.ClickException as error:
@@ -214,6 +206,17 @@ def _run(group: click.Group, args: Sequence[str] | None, prog_name: str) -> int:
     except KeyboardInterrupt as error:
         click.echo("interrupted", err=True)
         return _failed(as_json, error, 130, "interrupted")
+    except Exception as error:
+        # gasbuild's own errors, imported only once one happened (--help needs none of them)
+        from gasbuild.errors import GasbuildError
+
+        if not isinstance(error, GasbuildError):
+            raise
+        from gasbuild import ui
+
+        ui.print_error(error)
+        _verbose_causes(error)
+        return _failed(as_json, error, error.exit_code)
     return code if isinstance(code, int) else 0
 
 
