@@ -456,5 +456,5 @@ class Recorder:
             target.parent.mkdir(exist_ok=True)
             data = json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()
             atomic_write(target, data, durable=False)
-        except OSError:  # a read-only project only loses the shortcut
+        except (OSError, ValueError):  # read-only project, argv not UTF-8: no shortcut
             forget(self.directory, self.manifest_file)
