@@ -1,5 +1,6 @@
 """Options shared by gasbuild's commands (kept apart so that command modules need not import
-each other: nothing imports ``cli``)."""
+each other, nor the groups' module ``cli.app``; only ``build`` asks it, when it runs, for the
+command line it records)."""
 
 from __future__ import annotations
 
