@@ -18,9 +18,12 @@ private by convention. Names are imported on first use, so ``import gasbuild`` c
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
 from gasbuild._version import __version__
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (the no-op replay skips it)
+if TYPE_CHECKING:
+    from typing import Any
 
 # name -> module that defines it (imported on first attribute access, PEP 562)
 _EXPORTS: dict[str, str] = {

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from gasbuild import _tomlpos
 from gasbuild.blobs import NAME_MAX, expand_user, long_component
 from gasbuild.errors import Location, ManifestError, SourceError, display_path
+from gasbuild.resources import MANIFEST_NAME
 from gasbuild.submission import (
     AUDIO_DURATION_SECONDS,
     AUDIO_SAMPLE_RATE,
@@ -45,7 +46,6 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-MANIFEST_NAME = "gas.toml"
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 WEIGHTS_FILE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*\.safetensors$"
 

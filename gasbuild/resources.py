@@ -1,5 +1,6 @@
 """Locate the data that ships with gasbuild (``templates/``, ``schemas/``, ``docs/``), and name
-the folder a project keeps its own state in (``STATE_DIR``).
+a project's files: its manifest (``MANIFEST_NAME``) and the folder it keeps its own state in
+(``STATE_DIR``), so that commands can look for them without importing ``manifest`` (pydantic).
 
 In a wheel they sit inside the package as ``gasbuild/_data/<name>`` (hatch force-include); in a
 source checkout or an editable install they are the repository's top-level folders.
@@ -13,6 +14,7 @@ _PACKAGE = Path(__file__).resolve().parent
 # A project's own state, beside its gas.toml: push receipts and burns, eval results, the
 # rendered model.py of template builds, the no-op record. Kept out of git by `gasbuild init`.
 STATE_DIR = ".gasbuild"
+MANIFEST_NAME = "gas.toml"
 
 
 def data_dir(name: str) -> Path:

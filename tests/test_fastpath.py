@@ -1,7 +1,8 @@
 """The no-op fast path (``gasbuild.cli.fastpath``): it answers only what the full build would.
 
-Builds run in-process through the CLI's own entry (``cli._run``) so that one example can build,
-edit and rebuild in well under a second; the import test runs a real interpreter.
+Builds run in-process through the script's own entry (``gasbuild.cli.main``: the replay is
+offered the argv before click is imported) so that one example can build, edit and rebuild in
+well under a second; the import test runs a real interpreter.
 """
 
 from __future__ import annotations
@@ -45,6 +46,16 @@ architecture = {{ template = "audio-cnn", args = {{ channels = [8, 16, 32] }} }}
 weights = {{ path = "weights/audio.safetensors" }}
 """
 HEAVY = ("torch", "onnx", "onnxruntime", "bittensor", "pydantic", "jinja2")
+# Nor click (the replay runs before the command line is parsed) nor the command modules.
+NOT_ON_THE_REPLAY = (
+    "click",
+    *HEAVY,
+    "rich",
+    "gasbuild.manifest",
+    "gasbuild.plan",
+    "gasbuild.cli.app",
+    "gasbuild.cli.build",
+)
 PAST = 1_700_000_000_000_000_000  # ns: long before any record
 
 
@@ -63,20 +74,35 @@ def make_project(root: Path) -> Path:
     return proj
 
 
-def build(proj: Path, *flags: str, fast: bool = True) -> tuple[int, str, str]:
-    """``gasbuild build -C proj --no-smoke FLAGS`` in-process: exit code, stdout, stderr."""
+def argv_of(proj: Path, *flags: str, before: Sequence[str] = ()) -> list[str]:
+    """``[BEFORE] build -C proj --no-smoke FLAGS``: global options go before ``build``."""
+    return [*before, "build", "-C", str(proj), "--no-smoke", *flags]
+
+
+def run_main(argv: Sequence[str], *, fast: bool = True) -> tuple[int, str, str]:
+    """The ``gasbuild`` script in-process (``cli.main``): exit code, stdout, stderr."""
     out, err = io.StringIO(), io.StringIO()
     with contextlib.ExitStack() as stack:
         if not fast:
             stack.enter_context(mock.patch.object(_fastpath, "lookup", return_value=None))
         stack.enter_context(contextlib.redirect_stdout(out))
         stack.enter_context(contextlib.redirect_stderr(err))
-        code = cli._run(cli.cli, ["build", "-C", str(proj), "--no-smoke", *flags], "gasbuild")
+        with pytest.raises(SystemExit) as done:
+            cli.main(list(argv))
+    code = done.value.code
+    assert isinstance(code, int)
     return code, out.getvalue(), err.getvalue()
 
 
-def build_answered(proj: Path, *flags: str) -> tuple[tuple[int, str, str], bool]:
-    """A build, and whether the fast path answered it."""
+def build(
+    proj: Path, *flags: str, before: Sequence[str] = (), fast: bool = True
+) -> tuple[int, str, str]:
+    """``gasbuild [BEFORE] build -C proj --no-smoke FLAGS`` in-process."""
+    return run_main(argv_of(proj, *flags, before=before), fast=fast)
+
+
+def answered_main(argv: Sequence[str]) -> tuple[tuple[int, str, str], bool]:
+    """A run of ``gasbuild ARGV``, and whether the fast path answered it."""
     answers: list[object] = []
     real = _fastpath.lookup
 
@@ -85,8 +111,15 @@ def build_answered(proj: Path, *flags: str) -> tuple[tuple[int, str, str], bool]
         return answers[-1]
 
     with mock.patch.object(_fastpath, "lookup", spy):
-        result = build(proj, *flags)
+        result = run_main(argv)
     return result, answers not in ([], [None])
+
+
+def build_answered(
+    proj: Path, *flags: str, before: Sequence[str] = ()
+) -> tuple[tuple[int, str, str], bool]:
+    """A build, and whether the fast path answered it."""
+    return answered_main(argv_of(proj, *flags, before=before))
 
 
 @pytest.fixture(autouse=True)
@@ -100,10 +133,10 @@ def record_of(proj: Path) -> Path:
     return proj / ".gasbuild" / "noop-build.json"
 
 
-def settle(proj: Path, *flags: str) -> None:
+def settle(proj: Path, *flags: str, before: Sequence[str] = ()) -> None:
     """Full builds until one is a no-op and records it (bounded: a rebuild, then a no-op)."""
     for _ in range(3):
-        code, _, err = build(proj, *flags, fast=False)
+        code, _, err = build(proj, *flags, before=before, fast=False)
         assert code == 0, err
         if record_of(proj).exists():
             return
@@ -147,7 +180,7 @@ def test_the_no_op_imports_nothing_heavy(tmp_path: Path) -> None:
         "import atexit, sys\n"
         "from gasbuild.cli import fastpath as _fastpath\n"
         "_fastpath.RACY_NS = 0  # the zips were written a moment ago\n"
-        f"heavy = {HEAVY!r} + ('gasbuild.manifest', 'gasbuild.plan', 'rich')\n"
+        f"heavy = {NOT_ON_THE_REPLAY!r}\n"
         "atexit.register(lambda: print('LOADED=' + ','.join(\n"
         "    m for m in heavy if m in sys.modules), file=sys.stderr))\n"
         "from gasbuild.cli import main\n"
@@ -159,11 +192,18 @@ def test_the_no_op_imports_nothing_heavy(tmp_path: Path) -> None:
         )
         for _ in range(3)  # a build, a full no-op that records, the replay
     ]
-    assert "LOADED=pydantic" in runs[1].stderr  # the full path, for contrast
+    # The full path, for contrast: it parses the flags with click and loads the manifest.
+    assert {"click", "pydantic", "gasbuild.cli.build"} <= loaded(runs[1].stderr)
     done = runs[2]
     assert done.returncode == 0, done.stderr
-    assert "LOADED=\n" in done.stderr
+    assert loaded(done.stderr) == set()
     assert "up to date" in done.stdout
+
+
+def loaded(stderr: str) -> set[str]:
+    """The modules a run's ``LOADED=`` line names."""
+    line = next(x for x in stderr.splitlines() if x.startswith("LOADED="))
+    return set(filter(None, line.removeprefix("LOADED=").split(",")))
 
 
 def test_a_racy_record_never_answers(tmp_path: Path) -> None:
@@ -174,7 +214,8 @@ def test_a_racy_record_never_answers(tmp_path: Path) -> None:
         # The zips were written moments before the record: a same-size rewrite in the same
         # clock tick would keep their stat, so their stat proves nothing yet.
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            reason = _fastpath.why_not(record, proj, None, record["invocation"]["flags"])
+            command_line = ("gasbuild", record["invocation"]["argv"][1:])
+            reason = _fastpath.why_not(record, proj, None, command_line)
         assert reason is not None and reason.startswith("racy: ")
         assert not build_answered(proj)[1]
     assert _fastpath.RACY_NS == 0
@@ -238,7 +279,25 @@ EDITS = st.sampled_from(
 )
 # Edits that touch only the audio model (its weights and its project template).
 AUDIO_ONLY_EDITS = frozenset({"weights", "weights, mtime kept", "template", "template, mtime kept"})
-FLAGS = st.sampled_from([(), ("--json",), ("--deep",), ("--offline",), ("--only", "image")])
+# (options before `build`, flags after it): the same build spelled differently (`-q build` and
+# `build -q`, `--only image` and `--only=image`) is another command line, never replayed for it.
+Invocation = tuple[tuple[str, ...], tuple[str, ...]]
+INVOCATIONS = st.sampled_from(
+    [
+        ((), ()),
+        ((), ("--json",)),
+        ((), ("--deep",)),
+        ((), ("--offline",)),
+        ((), ("--only", "image")),
+        ((), ("--only=image",)),
+        (("-q",), ()),
+        (("--quiet",), ()),
+        ((), ("-q",)),
+        (("-v",), ()),
+        (("-v",), ("--json",)),
+    ]
+)
+IMAGE_ONLY = (((), ("--only", "image")), ((), ("--only=image",)))
 
 
 def _rewrite(path: Path, data: bytes, *, keep_mtime: bool, tick: int) -> None:
@@ -298,31 +357,91 @@ def apply(edit: str, proj: Path, cache_dir: Path, tick: int, stack: contextlib.E
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
-    recorded_flags=FLAGS,
-    asked_flags=FLAGS,
+    recorded=INVOCATIONS,
+    asked=INVOCATIONS,
     edits=st.lists(EDITS, max_size=3),
 )
 def test_the_fast_path_never_answers_what_the_full_path_would_not(
-    recorded_flags: tuple[str, ...], asked_flags: tuple[str, ...], edits: list[str]
+    recorded: Invocation, asked: Invocation, edits: list[str]
 ) -> None:
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         root = Path(tmp)
         cache_dir = root / "cache"
         stack.enter_context(mock.patch.dict(os.environ, {"GASBUILD_CACHE_DIR": str(cache_dir)}))
         proj = make_project(root)
-        settle(proj, *recorded_flags)
+        settle(proj, *recorded[1], before=recorded[0])
         for tick, edit in enumerate(edits, start=1):
             apply(edit, proj, cache_dir, tick, stack)
-        answer, answered = build_answered(proj, *asked_flags)
+        answer, answered = build_answered(proj, *asked[1], before=asked[0])
         if answered:
             # Nothing the full path reads has changed: it must say exactly the same.
             assert answer[0] == 0
-            assert build(proj, *asked_flags, fast=False) == answer
-        if not edits and asked_flags == recorded_flags:
+            assert build(proj, *asked[1], before=asked[0], fast=False) == answer
+        if not edits and asked == recorded:
             assert answered, "the fast path must answer an unchanged project"
         # An image-only build reads nothing of the audio model: edits to it need not decline
         # (the replay then still equals the full path's answer, asserted above).
-        image_only = asked_flags == ("--only", "image") == recorded_flags
+        image_only = asked == recorded and asked in IMAGE_ONLY
         relevant = [e for e in edits if not (image_only and e in AUDIO_ONLY_EDITS)]
-        if relevant or asked_flags != recorded_flags:
+        if relevant or asked != recorded:
             assert not answered  # every edit here changes something the record watches
+
+
+def test_a_build_without_no_smoke_is_not_the_recorded_one(tmp_path: Path) -> None:
+    """``--no-smoke`` dropped: the full path would run the smoke test (and print its verdict),
+    so the replay declines without printing anything."""
+    proj = make_project(tmp_path)
+    settle(proj)
+    smoked = ["build", "-C", str(proj)]
+    assert _fastpath.lookup(proj, None, ("gasbuild", smoked)) is None
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        assert not _fastpath.replay_argv("gasbuild", smoked)
+        assert _fastpath.replay_argv("gasbuild", argv_of(proj))  # the recorded one still holds
+    assert "up to date" in out.getvalue()
+    assert not _fastpath.replay_argv("gascli", argv_of(proj))  # another program name
+
+
+def test_shell_completion_is_never_replayed(tmp_path: Path) -> None:
+    proj = make_project(tmp_path)
+    settle(proj)
+    with mock.patch.dict(os.environ, {"_GASBUILD_COMPLETE": "bash_complete"}):
+        assert not _fastpath.replay_argv("gasbuild", argv_of(proj))
+
+
+# Pieces of a build command line, by kind: the -C and -f spellings click accepts, other flags.
+DIRS = st.sampled_from(["proj", "a/b", "./x", "/abs/dir", "d-1"])
+PIECES = st.one_of(
+    DIRS.map(lambda d: ("C", ["-C", d])),
+    DIRS.map(lambda d: ("C", ["-C" + d])),
+    DIRS.map(lambda d: ("C", ["--directory", d])),
+    DIRS.map(lambda d: ("C", ["--directory=" + d])),
+    DIRS.map(lambda d: ("f", ["-f", d + ".toml"])),
+    DIRS.map(lambda d: ("f", ["--file=" + d + ".toml"])),
+    st.sampled_from(
+        [["--json"], ["--deep"], ["-q"], ["-v"], ["--only", "image"], ["--no-smoke"]]
+    ).map(lambda tokens: ("flag", tokens)),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    before=st.lists(st.sampled_from(["-q", "-v", "-vv", "--quiet", "--verbose"]), max_size=2),
+    pieces=st.lists(PIECES, max_size=5),
+)
+def test_locate_reads_c_and_f_as_click_does(
+    before: list[str], pieces: list[tuple[str, list[str]]]
+) -> None:
+    """Where the replay looks for a record is where the build that wrote it did."""
+    from gasbuild.cli.build import build as build_command
+
+    tokens = [token for _, piece in pieces for token in piece]
+    located = _fastpath.locate([*before, "build", *tokens])
+    ctx = build_command.make_context("build", list(tokens), resilient_parsing=True)
+    kinds = [kind for kind, _ in pieces]
+    if kinds.count("C") > 1 or kinds.count("f") > 1:
+        assert located is None  # click takes the last; the replay does not guess
+    else:
+        assert located == (ctx.params["directory"], ctx.params["manifest_file"])
+    assert _fastpath.locate([*before, "check", *tokens]) is None
+    assert _fastpath.locate(["--version", "build", *tokens]) is None

@@ -7,15 +7,20 @@ standard library alone (os, sys, json, hashlib):
 
 * **Recording.** After a *full* build that was itself a no-op (every stage a cache hit, no zip
   rebuilt, gas.lock unchanged), :class:`Recorder` writes ``<project>/.gasbuild/noop-build.json``:
-  the invocation (working directory, flags, the environment variables and terminal that change
-  the output, the interpreter, gasbuild's version, whether the smoke test's modules are
-  importable), what the build read (gas.toml's and gas.lock's digests; the stat record of every
-  input, output zip and cache entry it looked at; every file of the templates and of gasbuild's
-  own code) and the exact bytes it printed on stdout and stderr.
-* **Replaying.** :func:`replay` compares all of that with the present and, when everything
-  matches, prints the recorded bytes. Anything else (no record, another flag, a changed stat, a
-  file modified within ``RACY_NS`` of the record, an unreadable record) is a decline, and the full
-  path runs: it stays the single source of truth, and every full run replaces or removes the record.
+  the invocation (the exact command line, working directory, the environment variables and
+  terminal that change the output, the interpreter, gasbuild's version, whether the smoke test's
+  modules are importable), what the build read (gas.toml's and gas.lock's digests; the stat
+  record of every input, output zip and cache entry it looked at; every file of the templates
+  and of gasbuild's own code) and the exact bytes it printed on stdout and stderr.
+* **Replaying.** :func:`replay_argv` runs before click is imported (``gasbuild.cli.main``). It
+  finds the record from the command line's ``-C``/``-f``, compares everything above with the
+  present and, when everything matches, prints the recorded bytes. Anything else (no record,
+  another command line, even one click would parse alike, such as ``-q build`` for ``build -q``,
+  a changed stat, a file modified within ``RACY_NS`` of the record, an unreadable record, shell
+  completion) is a decline, and the full path runs: it stays the single source of truth, and
+  every full run replaces or removes the record. Matching the exact argv, not parsed flags, is
+  what lets the replay skip click: the same tokens in the same directory, environment and
+  interpreter parse the same way, whatever they mean.
 
 Stat records follow git's index: a file whose mtime falls within the clock's granularity of the
 record's write time is "racy" (a same-size rewrite in the same tick would keep its stat), so it
@@ -30,17 +35,19 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TextIO
 
 from gasbuild._version import __version__
-from gasbuild.resources import STATE_DIR
+from gasbuild.resources import MANIFEST_NAME, STATE_DIR
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing on the replay path
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+    from typing import Any, TextIO
 
 RECORD_NAME = "noop-build.json"
-MANIFEST_NAME = "gas.toml"
 LOCK_NAME = "gas.lock"
-RECORD_FORMAT = 1
+RECORD_FORMAT = 2
 # As the stat cache's RACY_SECONDS: files modified this close to the record are not trusted.
 RACY_NS = 2_000_000_000
 
@@ -66,6 +73,7 @@ _ENV_NAMES = (
     "JUPYTER_COLUMNS",
     "JUPYTER_LINES",
     "DATABRICKS_RUNTIME_VERSION",
+    "PYTHONWARNINGS",
 )
 _ENV_PREFIXES = ("GASBUILD_", "HF_", "AWS_", "FSSPEC_")
 # The smoke test runs only when its child can import these (sandbox.runner.LOADER_MODULES), and
@@ -73,6 +81,8 @@ _ENV_PREFIXES = ("GASBUILD_", "HF_", "AWS_", "FSSPEC_")
 _PROBED_MODULES = ("torch", "safetensors", "yaml", "onnx", "onnxruntime")
 
 Stat = list[int] | None
+# (prog_name, argv): the command line a record answers, token for token.
+CommandLine = tuple[str, "Sequence[str]"]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -90,18 +100,16 @@ def record_path(manifest: Path) -> Path:
     return manifest.parent / STATE_DIR / RECORD_NAME
 
 
-def invocation(
-    directory: Path | None, manifest_file: Path | None, flags: Mapping[str, Any]
-) -> dict[str, Any]:
-    """Everything outside the project's files that can change a build's report."""
+def invocation(command_line: CommandLine) -> dict[str, Any]:
+    """Everything outside the project's files that can change a build's report: the command
+    line (which click parses the same way only in the same directory and environment)."""
+    prog_name, argv = command_line
     return {
         "format": RECORD_FORMAT,
         "gasbuild": __version__,
-        "python": [sys.executable, sys.version, list(sys.path)],
+        "python": [sys.executable, sys.version, list(sys.path), list(sys.warnoptions)],
         "cwd": os.getcwd(),
-        "directory": None if directory is None else str(directory),
-        "file": None if manifest_file is None else str(manifest_file),
-        "flags": {name: _plain(value) for name, value in sorted(flags.items())},
+        "argv": [prog_name, *argv],
         "env": {
             name: value
             for name, value in sorted(os.environ.items())
@@ -110,10 +118,6 @@ def invocation(
         "modules": {name: _module_origin(name) for name in _PROBED_MODULES},
         "terminal": _terminal(),
     }
-
-
-def _plain(value: Any) -> Any:
-    return str(value) if isinstance(value, Path) else value
 
 
 def _module_origin(name: str) -> str | None:
@@ -195,9 +199,15 @@ def package_dir() -> Path:
 # Replaying
 
 
-def replay(directory: Path | None, manifest_file: Path | None, flags: Mapping[str, Any]) -> bool:
-    """Print the recorded report and return True when the last no-op build still holds."""
-    report = lookup(directory, manifest_file, flags)
+def replay_argv(prog_name: str, argv: Sequence[str]) -> bool:
+    """Print the recorded report and return True when ``argv`` is a build whose last no-op
+    still holds; False (nothing printed) at the first doubt. Runs before click is imported."""
+    if any(name.startswith("_") and name.endswith("_COMPLETE") for name in os.environ):
+        return False  # shell completion: click answers it, never a build
+    located = locate(argv)
+    if located is None:
+        return False
+    report = lookup(*located, (prog_name, argv))
     if report is None:
         return False
     stdout, stderr = report
@@ -208,8 +218,51 @@ def replay(directory: Path | None, manifest_file: Path | None, flags: Mapping[st
     return True
 
 
+_GLOBAL_FLAGS = frozenset({"-v", "--verbose", "-q", "--quiet"})
+_DIRECTORY = ("-C", "--directory")
+_FILE = ("-f", "--file")
+
+
+def locate(argv: Sequence[str]) -> tuple[Path | None, Path | None] | None:
+    """``(directory, manifest_file)`` of a ``build`` command line, read from its ``-C`` and
+    ``-f`` as click would; None when it is no build or looks unusual (``--``, a repeated
+    option). Only *where to look* for a record: a misreading finds no record of this argv."""
+    tokens = list(argv)
+    while tokens and (tokens[0] in _GLOBAL_FLAGS or _is_short_flags(tokens[0], "vq")):
+        tokens.pop(0)
+    if not tokens or tokens[0] != "build" or "--" in tokens:
+        return None
+    found: dict[str, str] = {}
+    rest = iter(tokens[1:])
+    for token in rest:
+        for key, (short, long) in (("directory", _DIRECTORY), ("file", _FILE)):
+            value: str | None = None
+            if token in (short, long):
+                value = next(rest, None)
+                if value is None:
+                    return None
+            elif token.startswith(long + "="):
+                value = token[len(long) + 1 :]
+            elif token.startswith(short) and not token.startswith("--"):
+                value = token[len(short) :]
+            if value is not None:
+                if key in found:
+                    return None
+                found[key] = value
+    directory, manifest_file = found.get("directory"), found.get("file")
+    return (
+        None if directory is None else Path(directory),
+        None if manifest_file is None else Path(manifest_file),
+    )
+
+
+def _is_short_flags(token: str, letters: str) -> bool:
+    """``-vv``, ``-vq``: short flags run together."""
+    return len(token) > 1 and token[0] == "-" and token[1] != "-" and set(token[1:]) <= set(letters)
+
+
 def lookup(
-    directory: Path | None, manifest_file: Path | None, flags: Mapping[str, Any]
+    directory: Path | None, manifest_file: Path | None, command_line: CommandLine
 ) -> tuple[str, str] | None:
     """The recorded (stdout, stderr) when nothing the last no-op build read has changed;
     None at the first doubt. Used cache entries are marked as used, as the full path does."""
@@ -219,7 +272,7 @@ def lookup(
             record = json.loads(f.read())
         if not isinstance(record, dict):
             return None
-        if why_not(record, directory, manifest_file, flags) is not None:
+        if why_not(record, directory, manifest_file, command_line) is not None:
             return None
         stdout, stderr = record["stdout"], record["stderr"]
         used = [str(path) for path, _, touched in record["cache"] if touched is True]
@@ -236,13 +289,13 @@ def why_not(
     record: dict[str, Any],
     directory: Path | None,
     manifest_file: Path | None,
-    flags: Mapping[str, Any],
+    command_line: CommandLine,
 ) -> str | None:
     """The first reason the record no longer holds (None: it does); cheapest checks first."""
     manifest = manifest_path(directory, manifest_file)
     if record.get("format") != RECORD_FORMAT or record.get("manifest") != str(manifest):
         return "another record format or manifest"
-    now = invocation(directory, manifest_file, flags)
+    now = invocation(command_line)
     for part, value in now.items():
         if record["invocation"].get(part) != value:
             return f"invocation: {part}"
@@ -312,11 +365,11 @@ class Recorder:
     """
 
     def __init__(
-        self, directory: Path | None, manifest_file: Path | None, flags: Mapping[str, Any]
+        self, directory: Path | None, manifest_file: Path | None, command_line: CommandLine
     ) -> None:
         self.directory = directory
         self.manifest_file = manifest_file
-        self.invocation = invocation(directory, manifest_file, flags)
+        self.invocation = invocation(command_line)
         # Files modified after this are racy against the record, whatever the build read.
         self.started_ns = time.time_ns()
         self.files: dict[str, None] = {}
@@ -403,5 +456,5 @@ class Recorder:
             target.parent.mkdir(exist_ok=True)
             data = json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()
             atomic_write(target, data, durable=False)
-        except OSError:  # a read-only project only loses the shortcut
+        except (OSError, ValueError):  # read-only project, argv not UTF-8: no shortcut
             forget(self.directory, self.manifest_file)

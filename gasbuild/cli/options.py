@@ -1,5 +1,6 @@
 """Options shared by gasbuild's commands (kept apart so that command modules need not import
-each other: nothing imports ``cli``)."""
+each other, nor the groups' module ``cli.app``; only ``build`` asks it, when it runs, for the
+command line it records)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from gasbuild.errors import UsageError
+from gasbuild.resources import MANIFEST_NAME
 from gasbuild.submission import MODALITIES, Modality
 
 if TYPE_CHECKING:
@@ -85,12 +87,13 @@ def checked_only(project: Any, value: str | None) -> frozenset[Modality] | None:
 
 def maybe_project(directory: Path | None, manifest_file: Path | None) -> Project | None:
     """The gas.toml named by -f, or in -C DIR / here; None when there is none and none was
-    named (commands such as ``templates`` and ``cache`` then use their defaults)."""
+    named (commands such as ``templates`` and ``cache`` then use their defaults, without
+    importing the manifest's pydantic models)."""
+    base = directory or Path.cwd()
+    if manifest_file is None and not (base / MANIFEST_NAME).is_file():
+        return None
     from gasbuild import manifest
 
-    base = directory or Path.cwd()
-    if manifest_file is None and not (base / manifest.MANIFEST_NAME).is_file():
-        return None
     return manifest.load(manifest.find_manifest(directory, manifest_file))
 
 
