@@ -189,9 +189,10 @@ def _run(group: click.Group, args: Sequence[str] | None, prog_name: str) -> int:
     """
     argv = list(sys.argv[1:] if args is None else args)
     as_json = "--json" in argv[: argv.index("--")] if "--" in argv else "--json" in argv
-    shown = sys.modules.get("gasbuild.ui")  # not imported for --help: nothing to reset then
-    if shown is not None:
-        shown.json_printed = False  # per run: an earlier run in this process printed its own
+    if "gasbuild.ui" in sys.modules:  # not imported for --help: nothing to reset then
+        from gasbuild import ui
+
+        ui.json_printed = False  # per run: an earlier run in this process printed its own
     if not as_json:
         return _run_guarded(group, argv, prog_name, as_json)
     from gasbuild import ui
