@@ -224,3 +224,35 @@ def test_status_on_a_memory_chain_loads_no_chain_sdk(
     assert done.returncode == 0, done.stderr
     assert '"models"' in done.stdout
     assert heavy_or_commands(modules) == ["gasbuild.cli.push", "pydantic"]  # gas.toml
+
+
+def _every_command(group: click.Group, path: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """Each command's argv path under ``group`` (sub-groups included), the group's own first."""
+    ctx = click.Context(group)
+    found = [path]
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        assert command is not None, name
+        if isinstance(command, click.Group):
+            found += _every_command(command, (*path, name))
+        else:
+            found.append((*path, name))
+    return found
+
+
+@pytest.mark.parametrize("program", ["gasbuild", "gascli"])
+def test_every_help_fits_80_columns(program: str) -> None:
+    """Help text is read on an 80-column terminal: a ``\\b`` block click cannot rewrap must be
+    written to fit, and prose must be left to click to wrap."""
+    from click.testing import CliRunner
+
+    group = app.cli if program == "gasbuild" else app.gascli
+    runner = CliRunner(env={"COLUMNS": "80"})
+    wide: list[str] = []
+    for path in _every_command(group, ()):
+        result = runner.invoke(group, [*path, "--help"], prog_name=program)
+        assert result.exit_code == 0, (path, result.output)
+        wide += [
+            f"{' '.join(path)}: {line}" for line in result.output.splitlines() if len(line) > 80
+        ]
+    assert not wide, "\n".join(wide)

@@ -132,14 +132,14 @@ def cli(verbose: int, quiet: bool) -> None:
 
     \b
     Typical use:
-      gasbuild init --modality image   write a commented gas.toml and a starter model.py
-      gasbuild build                   fetch, validate and package dist/<modality>_detector.zip
-      gasbuild check                   check the project here (or zips, directories)
-      gasbuild explain GAS304          what a check code means and how to fix it
+      gasbuild init --modality image  a commented gas.toml, a starter model.py
+      gasbuild build                  build dist/<modality>_detector.zip
+      gasbuild check                  check the project here (or zips, folders)
+      gasbuild explain GAS304         what a check code means, how to fix it
 
     \b
-    Shell completion (bash; zsh and fish alike):
-      eval "$(_GASBUILD_COMPLETE=bash_source gasbuild)"   in ~/.bashrc
+    Shell completion (bash; zsh and fish alike), in ~/.bashrc:
+      eval "$(_GASBUILD_COMPLETE=bash_source gasbuild)"
     """
     _set_verbosity(verbose, quiet)
 

@@ -57,12 +57,13 @@ def check(
 ) -> None:
     """Check submissions as strictly as the network: zips, directories, or projects.
 
-    \b
     No PATHS: the project (gas.toml) in the current directory. A directory holding a
     gas.toml is a project: its declared models are checked as `gasbuild build` would.
-    Exit status: 0 no errors, 1 errors found, 2 usage error.
+
     Every finding is one line: path:line:col: CODE severity message (hint).
     `gasbuild explain CODE` prints what a code means and how to fix it.
+
+    Exit status: 0 no errors, 1 errors found, 2 usage error.
     """
     from gasbuild import ui
     from gasbuild.check import CheckOptions

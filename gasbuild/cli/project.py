@@ -79,9 +79,9 @@ def init(
 ) -> None:
     """Write a commented gas.toml (and a starter model.py per modality, unless --template).
 
-    \b
     Also writes gas.schema.json (editors validate gas.toml against it), untrained starter
     weights for the starter model, and .gitignore entries for dist/ and .gasbuild/.
+
     In an existing project, --modality X adds a [models.X] table (with its own hotkey).
     """
     from gasbuild import scaffold, ui
@@ -105,9 +105,10 @@ def templates(
 ) -> None:
     """List the architecture templates, or show one template's arguments.
 
-    \b
     Built-in templates, plus the project's own ([build] templates in gas.toml, when
     there is a gas.toml here or in -C DIR). Use one with:
+
+    \b
       architecture = { template = "NAME", args = { ... } }
     """
     from gasbuild import ui

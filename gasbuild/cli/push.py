@@ -159,13 +159,15 @@ def _push_command(hooks: Hooks) -> click.Command:
     ) -> None:
         """Build (from the cache) and push the zips to GAS, then commit them on chain.
 
-        \b
         Preflight first: wallets, registration and checks for every modality; nothing is
         uploaded unless all pass. Receipts in .gasbuild/receipts make a re-run resume.
+
         --dry-run stops after preflight and shows, per hotkey, the submissions this project's
         receipts know as used and which models would need a burn (the service is not asked).
+
         Without --yes it asks first: answering "n" at the prompt exits 1 with nothing pushed
         (Ctrl-C or Ctrl-D there exits 130).
+
         Exit status: 0 pushed, 1 push failed or declined, 2 usage or configuration error.
         """
         _run_project_push(
@@ -217,7 +219,6 @@ def _burn_command(hooks: Hooks) -> click.Command:
     ) -> None:
         """Burn for a further counted submission on a hotkey, and push with the receipt.
 
-        \b
         Same as `gasbuild push --only MODALITY --burn`. The service is asked first: a burn is
         made only if it says the hotkey's free submission is used, and no unspent burn is
         saved for that hotkey. Before burning it shows the cost (0.5 TAO worth of subnet-34
@@ -726,7 +727,6 @@ def _status_command() -> click.Command:
     ) -> None:
         """Per modality: the local zip's digest, its push receipt, and the chain's commitment.
 
-        \b
         The chain is asked once per hotkey until it fails; a chain that cannot be reached
         fails the command once (exit 1), after the table of what is known locally.
         """
@@ -829,7 +829,6 @@ def _gascli_push_command(hooks: Hooks) -> click.Command:
     ) -> None:
         """Push detector zips (BitMind's flags), with gasbuild's checks and resumable receipts.
 
-        \b
         One free counted submission per hotkey: on a terminal, a further one is offered a burn
         (cost and paying coldkey shown, then asked); elsewhere pass --burn-receipt.
         """
