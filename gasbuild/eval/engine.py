@@ -67,6 +67,8 @@ BATCH_SIZES: dict[str, int] = {"image": 32, "video": 4, "audio": 16}
 MAX_AHEAD_BYTES = 256 << 20
 _PIPE_BYTES = 1 << 20
 _PROGRESS_SECONDS = 0.2
+_HASH_THREADS = 4
+_WHOLE_READ_BYTES = 16 << 20
 # glibc returns every freed block above 128 KiB-32 MiB to the kernel and maps it afresh on the
 # next allocation, so each forward pays page faults for its activations (measured: 10x the
 # minor faults and twice the CPU time on the quickstart model). Blocks below 256 MiB are
@@ -591,7 +593,7 @@ class EvalRequest:
 
 def code_digest() -> str:
     """The digest of the code that decides an eval's numbers (part of the cache key)."""
-    from gasbuild.plan import source_digest
+    from gasbuild.cache import source_digest  # not gasbuild.plan: it imports pydantic
 
     package = Path(__file__).resolve().parents[1]
     return source_digest(package / part for part in _CODE)
@@ -631,6 +633,51 @@ def cached_file_digest(cache: Cache | None) -> Callable[[Path], str]:
     return digest
 
 
+def sample_digests(cache: Cache | None, root: Path, files: list[Path]) -> dict[Path, str]:
+    """sha256 of every sample file: from the cache's one record for the data folder while a
+    file's stat is unchanged, else hashed, on several threads (hashlib and file reads release
+    the GIL), and recorded in one write. One stat record per sample file cost more than the
+    hashing (thousands of small atomic writes; docs/benchmarks.md)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gasbuild.cache import FileStat
+
+    known = cache.get_folder_digests(root) if cache is not None else {}
+    digests: dict[Path, str] = {}
+    todo: list[tuple[Path, str, FileStat]] = []
+    for path in files:
+        name = path.relative_to(root).as_posix()
+        stat = FileStat.of(path)
+        entry = known.get(name)
+        if (
+            isinstance(entry, dict)
+            and entry.get("stat") == stat.as_list()
+            and isinstance(entry.get("sha256"), str)
+        ):
+            digests[path] = entry["sha256"]
+        else:
+            todo.append((path, name, stat))
+    if not todo:
+        return digests
+    with ThreadPoolExecutor(max_workers=min(_HASH_THREADS, len(todo))) as pool:
+        hashed = list(pool.map(_sha256, [path for path, _, _ in todo]))
+    for (path, _, _), value in zip(todo, hashed, strict=True):
+        digests[path] = value
+    if cache is not None:
+        records = {name: (stat, value) for (_, name, stat), value in zip(todo, hashed, strict=True)}
+        cache.put_folder_digests(root, records)
+    return digests
+
+
+def _sha256(path: Path) -> str:
+    """A small file in one read (most samples), a large one streamed."""
+    import hashlib
+
+    if path.stat().st_size <= _WHOLE_READ_BYTES:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    return sha256_file(path)
+
+
 def evaluate(
     request: EvalRequest,
     cache: Cache | None,
@@ -641,9 +688,9 @@ def evaluate(
     """The figures for one zip on the data, from the cache when this very eval ran before."""
     info = read_model_info(request.zip_path, request.modality)
     folders = discover(request.data_dir, info.modality, request.options.limit)
-    file_digest = cached_file_digest(cache)
-    data_sha = data_digest(request.data_dir, sample_files(folders), file_digest)
-    zip_sha = file_digest(request.zip_path)
+    digests = sample_digests(cache, request.data_dir, sample_files(folders))
+    data_sha = data_digest(request.data_dir, digests, digests.__getitem__)
+    zip_sha = cached_file_digest(cache)(request.zip_path)
     key = cache_key(request, info, zip_sha, data_sha)
     if cache is not None:
         hit = cache.get_action(key)
