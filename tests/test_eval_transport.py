@@ -253,3 +253,49 @@ def test_forged_result_lines_only_fail_the_forgers_batch(
     assert result["errors"] == 2 and result["samples"] == 8
     assert result["per_class"]["real"]["errors"] == 2
     assert result["accuracy"] == 1.0  # every other batch scored on the model's own logits
+
+
+# ---------------------------------------------------------------------------------------------
+# The data digest's stat record
+
+
+def test_sample_digests_come_from_one_record_while_stats_hold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+    import time
+
+    from gasbuild.cache import Cache
+
+    cache = Cache(tmp_path / "cache")
+    root = tmp_path / "data"
+    files = []
+    for i in range(6):
+        path = root / "image" / "real" / f"{i}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(bytes([i]) * (100 + i))
+        files.append(path)
+    fresh = files[5]  # written just now: racy, so never recorded
+    past = time.time() - 3600
+    for path in files[:5]:
+        os.utime(path, (past, past))
+    want = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+    assert engine.sample_digests(cache, root, files) == want
+    assert len(list((tmp_path / "cache" / "stat").rglob("*.json"))) == 1  # one write
+
+    hashed: list[Path] = []
+    real_sha256 = engine._sha256
+
+    def counting(path: Path) -> str:
+        hashed.append(path)
+        return real_sha256(path)
+
+    monkeypatch.setattr(engine, "_sha256", counting)
+    assert engine.sample_digests(cache, root, files) == want
+    assert hashed == [fresh]
+    files[2].write_bytes(b"changed")
+    os.utime(files[2], (past, past))
+    hashed.clear()
+    digests = engine.sample_digests(cache, root, files)
+    assert sorted(hashed) == sorted([files[2], fresh])
+    assert digests[files[2]] == hashlib.sha256(b"changed").hexdigest()

@@ -86,6 +86,7 @@ _CODE = (
     "sandbox/runner.py",
 )
 _MAX_WARNINGS = 200
+_MALFORMED = "malformed logits (expected [samples, 1..3] numbers)"
 
 Progress = Callable[[int, int], None]  # (samples done, total)
 Warn = Callable[[str], None]
@@ -516,7 +517,7 @@ def _logits(message: dict[str, Any] | None, rows: int) -> tuple[Any, str]:
     if message is None:
         return None, "the child wrote no result for this batch"
     if message.get("error") is not None:
-        return None, str(message["error"])
+        return None, str(message["error"]) or "the batch failed"
     values = message.get("logits")
     if not isinstance(values, list) or len(values) != rows:
         count = len(values) if isinstance(values, list) else "no"
@@ -528,8 +529,11 @@ def _logits(message: dict[str, Any] | None, rows: int) -> tuple[Any, str]:
         and all(isinstance(v, int | float) and not isinstance(v, bool) for v in row)
         for row in values
     ):
-        return None, "malformed logits (expected [samples, 1..3] numbers)"
-    return np.asarray(values, dtype=np.float32), ""
+        return None, _MALFORMED
+    try:
+        return np.asarray(values, dtype=np.float32), ""
+    except OverflowError:  # an integer beyond any float
+        return None, _MALFORMED
 
 
 # ---------------------------------------------------------------------------------------------
