@@ -70,13 +70,16 @@ _PROGRESS_SECONDS = 0.2
 _HASH_THREADS = 4
 _WHOLE_READ_BYTES = 16 << 20
 # glibc returns every freed block above 128 KiB-32 MiB to the kernel and maps it afresh on the
-# next allocation, so each forward pays page faults for its activations (measured: 10x the
-# minor faults and twice the CPU time on the quickstart model). Blocks below 256 MiB are
-# reused from the heap instead; at most 512 MiB of freed memory is kept, within the
-# address-space limit the sandbox sets. The numbers a model computes do not change.
+# next allocation, so each forward pays page faults for its activations (measured on the
+# quickstart model: 4-5x the minor faults and 1.5-2x the CPU time of a forward). Blocks below
+# 256 MiB are reused from the heap instead; at most 512 MiB of freed memory is kept, within
+# the address-space limit the sandbox sets. The numbers a model computes do not change.
 CHILD_ENV = {
     "MALLOC_MMAP_THRESHOLD_": str(256 << 20),
     "MALLOC_TRIM_THRESHOLD_": str(512 << 20),
+    # Idle OpenMP threads sleep instead of spinning: the parent decodes on the same cores, and
+    # on a shared machine a spinning team took 2-3x the wall time of the same forwards.
+    "OMP_WAIT_POLICY": "PASSIVE",
 }
 _CODE = (
     "eval",
@@ -279,7 +282,7 @@ def run_model(
         sizes: list[int] = []  # samples per batch sent, by index
         results = _Results(out_read, sizes, _max_line(batch_size))
         feeder = _Feeder(in_write)
-        child = _ChildThread(job, root, timeout, (in_read, out_write))
+        child = _ChildThread(job, root, timeout, (in_read, out_write), child_env(job["threads"]))
         sent: list[list[Sample]] = []
         try:
             for members, array in batches(folders, info, batch_size, output.skipped):
@@ -302,13 +305,20 @@ def run_model(
 
 
 def eval_threads() -> int:
-    """Torch's intra-op threads in the child: every core this process may use. The parent's
-    decoding shares them (measured in docs/benchmarks.md: one fewer thread was slower)."""
+    """Torch's intra-op threads in the child: every core this process may use (the smoke test
+    uses two). The parent's decoding shares them; ``OMP_WAIT_POLICY=PASSIVE`` keeps the team
+    from spinning on the cores the decoder needs."""
     try:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         cores = os.cpu_count() or 1
     return max(1, cores)
+
+
+def child_env(threads: int) -> dict[str, str]:
+    """The variables the eval adds to the sandbox's environment."""
+    count = str(threads)
+    return {**CHILD_ENV, "OMP_NUM_THREADS": count, "MKL_NUM_THREADS": count}
 
 
 def _report(progress: Progress | None, done: int, total: int) -> None:
@@ -334,20 +344,28 @@ class _ChildThread:
     """``run_child`` on a thread, so the parent decodes while the child loads and infers."""
 
     def __init__(
-        self, job: dict[str, Any], root: Path, timeout: float, pass_fds: tuple[int, ...]
+        self,
+        job: dict[str, Any],
+        root: Path,
+        timeout: float,
+        pass_fds: tuple[int, ...],
+        env: dict[str, str],
     ) -> None:
         self.run: ChildRun | None = None
         self._thread = threading.Thread(
-            target=self._target, args=(job, root, timeout, pass_fds), daemon=True
+            target=self._target, args=(job, root, timeout, pass_fds, env), daemon=True
         )
         self._thread.start()
 
     def _target(
-        self, job: dict[str, Any], root: Path, timeout: float, pass_fds: tuple[int, ...]
+        self,
+        job: dict[str, Any],
+        root: Path,
+        timeout: float,
+        pass_fds: tuple[int, ...],
+        env: dict[str, str],
     ) -> None:
-        self.run = run_child(
-            job, root, timeout, script=EVAL_CHILD, pass_fds=pass_fds, env=CHILD_ENV
-        )
+        self.run = run_child(job, root, timeout, script=EVAL_CHILD, pass_fds=pass_fds, env=env)
 
     def wait(self, seconds: float) -> bool:
         """True once the child has ended."""
