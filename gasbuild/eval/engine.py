@@ -69,10 +69,10 @@ _PIPE_BYTES = 1 << 20
 _PROGRESS_SECONDS = 0.2
 _HASH_THREADS = 4
 _WHOLE_READ_BYTES = 16 << 20
-# glibc hands freed blocks of activation size back to the kernel (unmapped, or trimmed off the
-# top of the heap) and faults them in afresh at the next forward (measured on the quickstart
-# model: 12x the minor faults and twice the CPU time of its forwards). Blocks below 256 MiB are
-# reused from the heap instead; at most 512 MiB of freed memory is kept, within the
+# glibc hands freed blocks of activation size back to the kernel (unmapped, or trimmed off
+# the top of the heap) and faults them in afresh at the next forward (the quickstart model on
+# a loaded machine: 12x the minor faults, twice the CPU time; docs/benchmarks.md). Blocks below
+# 256 MiB are reused from the heap instead; at most 512 MiB of freed memory is kept, within the
 # address-space limit the sandbox sets. The numbers a model computes do not change.
 CHILD_ENV = {
     "MALLOC_MMAP_THRESHOLD_": str(256 << 20),
