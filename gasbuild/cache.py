@@ -88,6 +88,15 @@ def files_digest(files: Iterable[tuple[str, Path]]) -> str:
     return h.hexdigest()
 
 
+def source_digest(paths: Iterable[Path]) -> str:
+    """sha256 over files' names and bytes (folders: their ``*.py`` files, recursively, sorted)."""
+    return files_digest(
+        (file.relative_to(path.parent).as_posix(), file)
+        for path in paths
+        for file in (sorted(path.rglob("*.py")) if path.is_dir() else [path])
+    )
+
+
 def action_key(stage: str, version: str, params: Any, inputs: dict[str, str]) -> str:
     """The cache key of one stage run: everything that may change its outputs, hashed."""
     material = {
@@ -192,6 +201,10 @@ class Cache:
     def _stat_path(self, path: Path) -> Path:
         name = hashlib.sha256(str(path.resolve()).encode()).hexdigest()
         return self.root / "stat" / name[:2] / f"{name}.json"
+
+    def _folder_path(self, folder: Path) -> Path:
+        name = hashlib.sha256(f"{folder.resolve()}/".encode()).hexdigest()
+        return self.root / "stat" / name[:2] / f"{name}.folder.json"
 
     def object_path(self, sha256: str) -> Path:
         return self.root / "objects" / sha256[:2] / sha256
@@ -338,6 +351,38 @@ class Cache:
             return
         record = {"path": str(path.resolve()), "stat": stat.as_list(), "digests": digests}
         target = self._stat_path(path)
+        self._sweep_once(target.parent)
+        atomic_write(target, canonical_json(record), durable=False)
+
+    def get_folder_digests(self, folder: Path) -> dict[str, Any]:
+        """The file records ``put_folder_digests`` kept for ``folder``: relative path ->
+        ``{"stat": [...], "sha256": ...}``. The caller trusts an entry only while that file's
+        stat is unchanged (``FileStat.as_list``)."""
+        if not self.enabled:
+            return {}
+        try:
+            record = self._parse(self._folder_path(folder).read_bytes())
+        except OSError:
+            return {}
+        files = record.get("files") if record else None
+        return files if isinstance(files, dict) else {}
+
+    def put_folder_digests(self, folder: Path, files: dict[str, tuple[FileStat, str]]) -> None:
+        """Remember the sha256 of many files beneath ``folder`` in one record (an eval's data
+        set of thousands of samples is one write, not thousands of stat records), merged into
+        the previous one. Files modified in the last ``RACY_SECONDS`` are left out, as in
+        ``put_digests``."""
+        now = time.time()
+        fresh = {
+            name: {"stat": stat.as_list(), "sha256": sha256}
+            for name, (stat, sha256) in files.items()
+            if now - stat.mtime_ns / 1e9 >= RACY_SECONDS
+        }
+        known = self.get_folder_digests(folder)
+        if all(known.get(name) == entry for name, entry in fresh.items()):
+            return
+        record = {"path": str(folder.resolve()), "files": {**known, **fresh}}
+        target = self._folder_path(folder)
         self._sweep_once(target.parent)
         atomic_write(target, canonical_json(record), durable=False)
 

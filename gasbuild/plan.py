@@ -12,7 +12,7 @@ import functools
 import hashlib
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from gasbuild import check as validate_stage
 from gasbuild import located, lock
 from gasbuild.blobs import PROGRESS_FROM_BYTES, FileBlob, measure_file, sweep_stale_temp_files
-from gasbuild.cache import Cache, FileStat, action_key, files_digest
+from gasbuild.cache import Cache, FileStat, action_key, source_digest
 from gasbuild.check import CheckOptions, Finding, StagedSubmission
 from gasbuild.errors import CheckFailed, SourceError, display_path
 from gasbuild.manifest import ModelTarget, Project, SourceSpec
@@ -106,15 +106,6 @@ _STAGE_CODE: dict[str, tuple[str, ...]] = {
     "validate": ("check", "sandbox", "submission.py"),
     "package": ("stages/package.py", "blobs.py"),
 }
-
-
-def source_digest(paths: Iterable[Path]) -> str:
-    """sha256 over files' names and bytes (folders: their ``*.py`` files, recursively, sorted)."""
-    return files_digest(
-        (file.relative_to(path.parent).as_posix(), file)
-        for path in paths
-        for file in (sorted(path.rglob("*.py")) if path.is_dir() else [path])
-    )
 
 
 @functools.cache

@@ -1,11 +1,12 @@
 """Scoring a submission zip on labelled data: the trusted side of ``gasbuild eval``/``predict``.
 
-The parent (this module) decodes and preprocesses media into the benchmark's arrays, writes
-them as ``.npy`` batches, and reads back the logits the sandboxed child
-(``gasbuild/sandbox/eval_child.py``) wrote; predictions and metrics are computed here. The
+The parent (this module) decodes and preprocesses media into the benchmark's arrays and streams
+them down a pipe to the sandboxed child (``gasbuild/sandbox/eval_child.py``), which sends back
+one line of logits per batch on a second pipe; predictions and metrics are computed here. The
 child is started first, in a thread, so that it imports torch and loads the model while the
-first batches are decoded: decoding and inference overlap on two cores. At most
-``MAX_AHEAD_BYTES`` of batches wait on disk.
+first batches are decoded; a feeder thread writes the decoded batches (at most
+``MAX_AHEAD_BYTES`` wait in memory) while this thread decodes the next ones. Where the time
+goes, and why it is spent this way: docs/benchmarks.md, "gasbuild eval".
 
 Results are cached in gasbuild's action cache under (zip digest, data digest, eval code
 digest, parameters): a second eval of the same zip on the same data reads no media (file
@@ -14,13 +15,15 @@ digests are reused while a file's stat is unchanged) and starts no child.
 
 from __future__ import annotations
 
-import io
+import contextlib
 import json
+import os
 import shutil
 import tempfile
 import threading
 import time
 import zipfile
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,12 +62,34 @@ EVAL_VERSION = "1"
 CHILD_MODULES = ("torch", "safetensors", "yaml", "numpy")
 # The benchmark's batch sizes (config.py DEFAULT_*_BATCH_SIZE).
 BATCH_SIZES: dict[str, int] = {"image": 32, "video": 4, "audio": 16}
-# Decoded batches may wait on disk up to this many bytes: enough to keep decoding while the
+# Decoded batches may wait in memory up to this many bytes: enough to keep decoding while the
 # child imports torch and loads the model (seconds), bounded for large datasets.
 MAX_AHEAD_BYTES = 256 << 20
-_POLL = 0.002
-_CODE = ("eval", "sandbox/eval_child.py", "sandbox/smoke_child.py", "sandbox/runner.py")
+_PIPE_BYTES = 1 << 20
+_PROGRESS_SECONDS = 0.2
+_HASH_THREADS = 4
+_WHOLE_READ_BYTES = 16 << 20
+# glibc hands freed blocks of activation size back to the kernel (unmapped, or trimmed off
+# the top of the heap) and faults them in afresh at the next forward (the quickstart model on
+# a loaded machine: 12x the minor faults, twice the CPU time; docs/benchmarks.md). Blocks below
+# 256 MiB are reused from the heap instead; at most 512 MiB of freed memory is kept, within the
+# address-space limit the sandbox sets. The numbers a model computes do not change.
+CHILD_ENV = {
+    "MALLOC_MMAP_THRESHOLD_": str(256 << 20),
+    "MALLOC_TRIM_THRESHOLD_": str(512 << 20),
+    # Idle OpenMP threads sleep instead of spinning: the parent decodes on the same cores, and
+    # on a shared machine a spinning team took 2-3x the wall time of the same forwards.
+    "OMP_WAIT_POLICY": "PASSIVE",
+}
+_CODE = (
+    "eval",
+    "sandbox/eval_child.py",
+    "sandbox/loader_child.py",
+    "sandbox/smoke_child.py",
+    "sandbox/runner.py",
+)
 _MAX_WARNINGS = 200
+_MALFORMED = "malformed logits (expected [samples, 1..3] numbers)"
 
 Progress = Callable[[int, int], None]  # (samples done, total)
 Warn = Callable[[str], None]
@@ -226,7 +251,12 @@ def run_model(
     options: EvalOptions,
     progress: Progress | None = None,
 ) -> RunOutput:
-    """Score every sample of ``folders`` with the zip's model, in the sandbox."""
+    """Score every sample of ``folders`` with the zip's model, in the sandbox.
+
+    Three things run at once: the child (importing torch, loading the model, then scoring), this
+    thread decoding batches into a queue bounded by ``MAX_AHEAD_BYTES``, and a feeder thread
+    writing the queue down the child's input pipe; a reader thread keeps the child's result
+    lines."""
     paths = module_paths(CHILD_MODULES)
     if paths is None:
         raise EvalError(
@@ -241,56 +271,107 @@ def run_model(
     with tempfile.TemporaryDirectory(prefix="gasbuild-eval-") as tmp:
         root = Path(tmp)
         model_dir = stage_zip(zip_path, root / "submission")
-        in_dir, out_dir = root / "in", root / "work" / "out"
-        in_dir.mkdir()
         job = loader_job(
             model_dir, modality=info.modality, batch=batch_size, memory_mb=options.memory_mb,
             paths=paths,
         )  # fmt: skip
-        job["eval"] = {"in_dir": str(in_dir), "out_dir": str(out_dir), "wait_seconds": timeout}
-        job["read_only"] = [str(in_dir)]  # the sandbox lets the child read its batches there
-        child = _ChildThread(job, root, timeout)
+        job["threads"] = eval_threads()
+        in_read, in_write = os.pipe()
+        out_read, out_write = os.pipe()
+        _grow_pipe(in_write)
+        job["eval"] = {"in_fd": in_read, "out_fd": out_write}
+        sizes: list[int] = []  # samples per batch sent, by index
+        results = _Results(out_read, sizes, _max_line(batch_size))
+        feeder = _Feeder(in_write)
+        child = _ChildThread(job, root, timeout, (in_read, out_write), child_env(job["threads"]))
         sent: list[list[Sample]] = []
-        done = 0
-        for members, array in batches(folders, info, batch_size, output.skipped):
-            ahead = max(1, MAX_AHEAD_BYTES // max(1, array.nbytes))
-            if not child.wait_for_room(out_dir, len(sent) - ahead):
-                break
-            _write_npy(in_dir / f"{len(sent):06d}.npy", array)
-            sent.append(members)
-            done += len(members)
-            if progress is not None:
-                progress(done + len(output.skipped), total)
-        # temp + rename: the child polls for end.json and must never read it half-written
-        end = in_dir / ".end.json.tmp"
-        end.write_text(json.dumps({"batches": len(sent)}))
-        end.replace(in_dir / "end.json")
+        try:
+            for members, array in batches(folders, info, batch_size, output.skipped):
+                sizes.append(len(members))
+                if not feeder.put(len(sent), array):
+                    break  # the child stopped reading: it ended, and says why below
+                sent.append(members)
+                _report(progress, results.samples + len(output.skipped), total)
+        finally:
+            feeder.close()
+        while not child.wait(_PROGRESS_SECONDS):
+            _report(progress, results.samples + len(output.skipped), total)
         run = child.join()
+        results.join()
         _raise_for_child(run, zip_path, timeout, options.memory_mb)
         for index, members in enumerate(sent):
-            _collect(out_dir, index, members, output)
+            _collect(results.lines.get(index), members, output)
     output.wall_seconds = time.perf_counter() - started
     return output
+
+
+def eval_threads() -> int:
+    """Torch's intra-op threads in the child: every core this process may use (the smoke test
+    uses two). The parent's decoding shares them; ``OMP_WAIT_POLICY=PASSIVE`` keeps the team
+    from spinning on the cores the decoder needs."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, cores)
+
+
+def child_env(threads: int) -> dict[str, str]:
+    """The variables the eval adds to the sandbox's environment."""
+    count = str(threads)
+    return {**CHILD_ENV, "OMP_NUM_THREADS": count, "MKL_NUM_THREADS": count}
+
+
+def _report(progress: Progress | None, done: int, total: int) -> None:
+    if progress is not None:
+        progress(done, total)
+
+
+def _grow_pipe(fd: int) -> None:
+    """A 1 MiB pipe (Linux; the default is 64 KiB): fewer wake-ups per batch of megabytes."""
+    import fcntl
+
+    with contextlib.suppress(AttributeError, OSError):
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+
+
+def _max_line(batch_size: int) -> int:
+    """The longest result line a batch can honestly produce: 3 logits per sample, each at most
+    a few dozen characters of JSON."""
+    return 1024 + batch_size * 3 * 32
 
 
 class _ChildThread:
     """``run_child`` on a thread, so the parent decodes while the child loads and infers."""
 
-    def __init__(self, job: dict[str, Any], root: Path, timeout: float) -> None:
+    def __init__(
+        self,
+        job: dict[str, Any],
+        root: Path,
+        timeout: float,
+        pass_fds: tuple[int, ...],
+        env: dict[str, str],
+    ) -> None:
         self.run: ChildRun | None = None
-        self._thread = threading.Thread(target=self._target, args=(job, root, timeout), daemon=True)
+        self._thread = threading.Thread(
+            target=self._target, args=(job, root, timeout, pass_fds, env), daemon=True
+        )
         self._thread.start()
 
-    def _target(self, job: dict[str, Any], root: Path, timeout: float) -> None:
-        self.run = run_child(job, root, timeout, script=EVAL_CHILD)
+    def _target(
+        self,
+        job: dict[str, Any],
+        root: Path,
+        timeout: float,
+        pass_fds: tuple[int, ...],
+        env: dict[str, str],
+    ) -> None:
+        self.run = run_child(job, root, timeout, script=EVAL_CHILD, pass_fds=pass_fds, env=env)
 
-    def wait_for_room(self, out_dir: Path, must_be_done: int) -> bool:
-        """Block until batch ``must_be_done`` is scored; False when the child has ended."""
-        while self._thread.is_alive():
-            if must_be_done < 0 or (out_dir / f"{must_be_done:06d}.json").exists():
-                return True
-            time.sleep(_POLL)
-        return False
+    def wait(self, seconds: float) -> bool:
+        """True once the child has ended."""
+        self._thread.join(seconds)
+        return not self._thread.is_alive()
 
     def join(self) -> ChildRun:
         self._thread.join()
@@ -298,14 +379,71 @@ class _ChildThread:
         return self.run
 
 
-def _write_npy(path: Path, array: Any) -> None:
-    import numpy as np
+class _Feeder:
+    """Writes batches down the child's input pipe on a thread, from a queue of at most
+    ``MAX_AHEAD_BYTES`` (always room for one batch): decoding goes on while the child imports
+    torch and while it infers, and memory stays bounded whatever the data set's size."""
 
-    buffer = io.BytesIO()
-    np.save(buffer, array, allow_pickle=False)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(buffer.getvalue())
-    tmp.replace(path)
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._queue: deque[tuple[int, Any]] = deque()
+        self._bytes = 0
+        self._closed = False
+        self.broken = False  # the child closed its end: nothing more can be sent
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def put(self, index: int, array: Any) -> bool:
+        """Queue a batch, waiting for room; False once the child no longer reads."""
+        with self._cond:
+            while self._queue and self._bytes + array.nbytes > MAX_AHEAD_BYTES:
+                if self.broken:
+                    return False
+                self._cond.wait()
+            if self.broken:
+                return False
+            self._queue.append((index, array))
+            self._bytes += array.nbytes
+            self._cond.notify_all()
+        return True
+
+    def close(self) -> None:
+        """No more batches: the pipe closes once the queue is written (the child's end mark)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            while (item := self._next()) is not None:
+                index, array = item
+                header = {"index": index, "shape": list(array.shape), "dtype": array.dtype.str}
+                _write_all(self._fd, (json.dumps(header) + "\n").encode())
+                _write_all(self._fd, memoryview(array).cast("B"))
+                with self._cond:
+                    self._bytes -= array.nbytes
+                    self._cond.notify_all()
+        except OSError:  # EPIPE: the child is gone; run_model learns why from its exit
+            with self._cond:
+                self.broken = True
+                self._queue.clear()
+                self._cond.notify_all()
+        finally:
+            os.close(self._fd)
+
+    def _next(self) -> tuple[int, Any] | None:
+        with self._cond:
+            while not self._queue and not self._closed:
+                self._cond.wait()
+            return self._queue.popleft() if self._queue else None
+
+
+def _write_all(fd: int, data: bytes | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _raise_for_child(run: ChildRun, zip_path: Path, timeout: float, memory_mb: int) -> None:
@@ -338,38 +476,83 @@ def _raise_for_child(run: ChildRun, zip_path: Path, timeout: float, memory_mb: i
     )
 
 
-def _collect(out_dir: Path, index: int, members: list[Sample], output: RunOutput) -> None:
-    """One batch's logits, checked before use: model code wrote these files."""
-    import numpy as np
+class _Results:
+    """Reads the child's result lines on a thread. Model code can write anything there: a line
+    longer than a batch's honest result, for a batch never sent, or a second one for a batch is
+    ignored (that batch then counts as failed); reading goes on to the end so the child never
+    blocks on a full pipe."""
 
-    status = _read_status(out_dir / f"{index:06d}.json")
-    error = status.get("error")
-    logits = None
-    if error is None:
+    def __init__(self, fd: int, sizes: list[int], max_line: int) -> None:
+        self.lines: dict[int, dict[str, Any]] = {}
+        self.samples = 0  # samples whose batch has a result: the progress shown
+        self._sizes = sizes
+        self._max_line = max_line
+        self._thread = threading.Thread(target=self._run, args=(fd,), daemon=True)
+        self._thread.start()
+
+    def _run(self, fd: int) -> None:
+        with os.fdopen(fd, "rb") as reader:
+            while line := reader.readline(self._max_line):
+                if not line.endswith(b"\n"):  # too long: skip to the end of this line
+                    while (rest := reader.readline(self._max_line)) and not rest.endswith(b"\n"):
+                        pass
+                    continue
+                self._keep(line)
+
+    def _keep(self, line: bytes) -> None:
         try:
-            logits = np.load(out_dir / f"{index:06d}.npy", allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            error = f"unreadable logits: {_short(exc)}"
-    if logits is not None and (
-        logits.dtype != np.float32 or logits.ndim != 2 or logits.shape[0] != len(members)
-    ):
-        error, logits = f"logits of shape {list(logits.shape)} for {len(members)} samples", None
-    ms = status.get("ms")
-    if isinstance(ms, int | float) and error is None:
+            message = json.loads(line)
+        except ValueError:
+            return
+        index = message.get("index") if isinstance(message, dict) else None
+        if type(index) is not int or not 0 <= index < len(self._sizes) or index in self.lines:
+            if type(index) is int and index in self.lines:
+                self.lines[index] = {"error": "the child sent two results for this batch"}
+            return
+        self.lines[index] = message
+        self.samples += self._sizes[index]
+
+    def join(self) -> None:
+        self._thread.join()
+
+
+def _collect(message: dict[str, Any] | None, members: list[Sample], output: RunOutput) -> None:
+    """One batch's logits, checked before use: model code wrote this line."""
+    logits, error = _logits(message, len(members))
+    ms = message.get("ms") if message else None
+    if logits is not None and isinstance(ms, int | float) and not isinstance(ms, bool):
         output.forward_ms += float(ms)
     for row, sample in enumerate(members):
         if logits is None:
-            output.scored.append(Scored(sample, error=str(error or "no result")[:300]))
+            output.scored.append(Scored(sample, error=error[:300]))
         else:
             output.scored.append(Scored(sample, prediction=process_output(logits[row])))
 
 
-def _read_status(path: Path) -> dict[str, Any]:
+def _logits(message: dict[str, Any] | None, rows: int) -> tuple[Any, str]:
+    """``[rows, 1..3]`` float32 logits from a result line, or None and why not."""
+    import numpy as np
+
+    if message is None:
+        return None, "the child wrote no result for this batch"
+    if message.get("error") is not None:
+        return None, str(message["error"]) or "the batch failed"
+    values = message.get("logits")
+    if not isinstance(values, list) or len(values) != rows:
+        count = len(values) if isinstance(values, list) else "no"
+        return None, f"{count} rows of logits for {rows} samples"
+    width = len(values[0]) if isinstance(values[0], list) else 0
+    if width not in (1, 2, 3) or not all(
+        isinstance(row, list)
+        and len(row) == width
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in row)
+        for row in values
+    ):
+        return None, _MALFORMED
     try:
-        value = json.loads(path.read_bytes()[:4096])
-    except (OSError, ValueError):
-        return {"error": "the child wrote no result for this batch"}
-    return value if isinstance(value, dict) else {"error": "malformed batch result"}
+        return np.asarray(values, dtype=np.float32), ""
+    except OverflowError:  # an integer beyond any float
+        return None, _MALFORMED
 
 
 # ---------------------------------------------------------------------------------------------
@@ -433,7 +616,7 @@ class EvalRequest:
 
 def code_digest() -> str:
     """The digest of the code that decides an eval's numbers (part of the cache key)."""
-    from gasbuild.plan import source_digest
+    from gasbuild.cache import source_digest  # not gasbuild.plan: it imports pydantic
 
     package = Path(__file__).resolve().parents[1]
     return source_digest(package / part for part in _CODE)
@@ -473,6 +656,51 @@ def cached_file_digest(cache: Cache | None) -> Callable[[Path], str]:
     return digest
 
 
+def sample_digests(cache: Cache | None, root: Path, files: list[Path]) -> dict[Path, str]:
+    """sha256 of every sample file: from the cache's one record for the data folder while a
+    file's stat is unchanged, else hashed, on several threads (hashlib and file reads release
+    the GIL), and recorded in one write. One stat record per sample file cost more than the
+    hashing (thousands of small atomic writes; docs/benchmarks.md)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gasbuild.cache import FileStat
+
+    known = cache.get_folder_digests(root) if cache is not None else {}
+    digests: dict[Path, str] = {}
+    todo: list[tuple[Path, str, FileStat]] = []
+    for path in files:
+        name = path.relative_to(root).as_posix()
+        stat = FileStat.of(path)
+        entry = known.get(name)
+        if (
+            isinstance(entry, dict)
+            and entry.get("stat") == stat.as_list()
+            and isinstance(entry.get("sha256"), str)
+        ):
+            digests[path] = entry["sha256"]
+        else:
+            todo.append((path, name, stat))
+    if not todo:
+        return digests
+    with ThreadPoolExecutor(max_workers=min(_HASH_THREADS, len(todo))) as pool:
+        hashed = list(pool.map(_sha256, [path for path, _, _ in todo]))
+    for (path, _, _), value in zip(todo, hashed, strict=True):
+        digests[path] = value
+    if cache is not None:
+        records = {name: (stat, value) for (_, name, stat), value in zip(todo, hashed, strict=True)}
+        cache.put_folder_digests(root, records)
+    return digests
+
+
+def _sha256(path: Path) -> str:
+    """A small file in one read (most samples), a large one streamed."""
+    import hashlib
+
+    if path.stat().st_size <= _WHOLE_READ_BYTES:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    return sha256_file(path)
+
+
 def evaluate(
     request: EvalRequest,
     cache: Cache | None,
@@ -483,9 +711,9 @@ def evaluate(
     """The figures for one zip on the data, from the cache when this very eval ran before."""
     info = read_model_info(request.zip_path, request.modality)
     folders = discover(request.data_dir, info.modality, request.options.limit)
-    file_digest = cached_file_digest(cache)
-    data_sha = data_digest(request.data_dir, sample_files(folders), file_digest)
-    zip_sha = file_digest(request.zip_path)
+    digests = sample_digests(cache, request.data_dir, sample_files(folders))
+    data_sha = data_digest(request.data_dir, digests, digests.__getitem__)
+    zip_sha = cached_file_digest(cache)(request.zip_path)
     key = cache_key(request, info, zip_sha, data_sha)
     if cache is not None:
         hit = cache.get_action(key)

@@ -7,14 +7,17 @@ on stdin (the loader job plus an ``eval`` section); JSON lines on the original s
 ``{"result": {"batches": n}}`` or ``{"error": {"message", "hint"}}``.
 
 The child never sees a media file or a label. The trusted parent decodes and preprocesses the
-media into the exact arrays the benchmark feeds, and writes them as ``.npy`` batches
-(``<in_dir>/000000.npy``, ...; ``end.json`` says how many there are). For each batch the child
-runs ``model(torch.from_numpy(batch))`` under ``torch.no_grad()``, unwraps the output as the
-loader does (``pytorch_session.py``: ``.logits``, a ``logits``/``output`` key, a one-element
-tuple) and writes ``<out_dir>/<n>.npy`` (float32 logits, as ``.cpu().to(torch.float32)``) and
-``<out_dir>/<n>.json`` (``{"ms": ...}`` or ``{"error": ...}``: the batch's samples are all
-errors, as ``run_batch_and_record`` records them). Predictions and metrics are computed by the
-parent, out of the model code's reach.
+media into the exact arrays the benchmark feeds and streams them down a pipe (``in_fd``): per
+batch a JSON header line ``{"index", "shape", "dtype"}`` and the array's C-order bytes; the
+parent closes the pipe after the last one. For each batch the child runs
+``model(torch.from_numpy(batch))`` under ``torch.no_grad()``, unwraps the output as the loader
+does (``pytorch_session.py``: ``.logits``, a ``logits``/``output`` key, a one-element tuple) and
+writes one JSON line to a second pipe (``out_fd``): ``{"index", "ms", "logits"}`` (the float32
+logits as ``.cpu().to(torch.float32)`` gives them, as nested lists: a float32 survives JSON's
+float64 exactly) or ``{"index", "error"}`` (the batch's samples are all errors, as
+``run_batch_and_record`` records them). Predictions and metrics are computed by the parent, out
+of the model code's reach, which checks every line before use. Pipes, not files: the batches
+never touch a file system, and the parent learns of a dead child as an EOF.
 
 Loading reuses the loader child's steps (``Loader.import_torch``, ``import_model``, ``load``):
 the eval sees the model the smoke test and the network's loader see, cast to the config's dtype.
@@ -57,7 +60,8 @@ else:
         unwrap,
     )
 
-_POLL = 0.002  # seconds between looks for the next batch
+_MAX_HEADER = 4096  # bytes of a batch's header line
+_READ_BUFFER = 1 << 20
 _MAX_TEXT = 300
 _CLASSES = (1, 2, 3)
 
@@ -89,33 +93,38 @@ def logits_of(torch: Any, output: Any, batch: int) -> Any:
     return logits.detach().cpu().to(torch.float32).numpy()
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+def read_exact(reader: Any, view: memoryview) -> bool:
+    """Fill ``view`` from the pipe; False at an end of file before it is full."""
+    done = 0
+    while done < len(view):
+        count = reader.readinto(view[done:])
+        if not count:
+            return False
+        done += count
+    return True
 
 
-def next_batch(in_dir: Path, index: int, deadline: float) -> Path | None:
-    """The batch file ``index`` once the parent has renamed it in; None after the last one."""
-    path = in_dir / f"{index:06d}.npy"
-    end = in_dir / "end.json"
-    while time.monotonic() < deadline:
-        if path.exists():
-            return path
-        if end.exists():
-            total = json.loads(end.read_text())["batches"]
-            if index >= total:
-                return None
-            if path.exists():
-                return path
-        time.sleep(_POLL)
-    raise TimeoutError("no batch arrived from the parent")
+def next_batch(reader: Any, np: Any) -> tuple[int, Any] | None:
+    """The next batch the parent sent, as a fresh array (the benchmark hands every batch its own
+    tensor); None once the parent has closed the pipe."""
+    line = reader.readline(_MAX_HEADER)
+    if not line:
+        return None
+    header = json.loads(line)
+    batch = np.empty(tuple(header["shape"]), dtype=np.dtype(header["dtype"]))
+    if not read_exact(reader, memoryview(batch).cast("B")):
+        raise EOFError("the parent's batch stream ended inside a batch")
+    return int(header["index"]), batch
+
+
+def send_line(fd: int, message: dict[str, Any]) -> None:
+    data = (json.dumps(message) + "\n").encode()
+    while data:
+        data = data[os.write(fd, data) :]
 
 
 def run_batches(job: dict[str, Any], smoke: Loader) -> int:
-    """Load the model, then score batches until the parent's end marker; the batch count."""
-    import io
-
+    """Load the model, then score batches until the parent closes the stream; the batch count."""
     import numpy as np
 
     spec = job["eval"]
@@ -125,29 +134,24 @@ def run_batches(job: dict[str, Any], smoke: Loader) -> int:
     model = smoke.load(plan, module, torch)
     if any(f["severity"] == "error" for f in smoke.report.findings):
         raise Stop
-    in_dir, out_dir = Path(spec["in_dir"]), Path(spec["out_dir"])
-    out_dir.mkdir(parents=True, exist_ok=True)
     smoke.channel.send({"ready": True})
     smoke.phase("running batches")
-    deadline = time.monotonic() + float(spec["wait_seconds"])
-    index = 0
-    while (path := next_batch(in_dir, index, deadline)) is not None:
-        batch = np.load(path, allow_pickle=False)
-        started = time.perf_counter()
-        try:
-            with torch.no_grad():
-                logits = logits_of(torch, model(torch.from_numpy(batch)), int(batch.shape[0]))
-        except Exception as exc:  # every sample of the batch is an error, as the benchmark says
-            report: dict[str, object] = {"error": one_line(exc)[:_MAX_TEXT]}
-        else:
-            elapsed = (time.perf_counter() - started) * 1000
-            buffer = io.BytesIO()
-            np.save(buffer, np.ascontiguousarray(logits), allow_pickle=False)
-            write_atomic(out_dir / f"{index:06d}.npy", buffer.getvalue())
-            report = {"ms": elapsed}
-        write_atomic(out_dir / f"{index:06d}.json", json.dumps(report).encode())
-        index += 1
-    return index
+    out_fd = int(spec["out_fd"])
+    count = 0
+    with os.fdopen(int(spec["in_fd"]), "rb", buffering=_READ_BUFFER) as reader:
+        while (item := next_batch(reader, np)) is not None:
+            index, batch = item
+            started = time.perf_counter()
+            try:
+                with torch.no_grad():
+                    logits = logits_of(torch, model(torch.from_numpy(batch)), int(batch.shape[0]))
+            except Exception as exc:  # every sample of the batch is an error, as the benchmark says
+                send_line(out_fd, {"index": index, "error": one_line(exc)[:_MAX_TEXT]})
+            else:
+                elapsed = (time.perf_counter() - started) * 1000
+                send_line(out_fd, {"index": index, "ms": elapsed, "logits": logits.tolist()})
+            count += 1
+    return count
 
 
 def main() -> None:

@@ -279,6 +279,8 @@ def run_child(
     script: Path = SMOKE_CHILD,
     *,
     contain: bool = True,
+    pass_fds: tuple[int, ...] = (),
+    env: dict[str, str] | None = None,
 ) -> ChildRun:
     """Run a child script (the smoke test's, the export stage's, the eval's) on ``job``,
     contained (``launch.py`` then ``contain.py``), in ``root/work``, in its own process group.
@@ -286,20 +288,29 @@ def run_child(
     The group is killed whenever the run ends: at the timeout, after a normal exit (a forked
     ``sleep`` does not outlive the check), and on Ctrl-C, which is then raised again so the
     command exits 130. A killed gasbuild takes the child along (``PR_SET_PDEATHSIG``).
-    ``contain=False`` (the bench's baseline only) skips every layer but the process group."""
+    ``contain=False`` (the bench's baseline only) skips every layer but the process group.
+
+    ``pass_fds`` (the eval's pipes) are handed to the child under the same numbers and closed
+    here once it has them, so that only the child holds those ends: its death is then an EOF
+    or EPIPE on this side, never a hang. ``env`` adds variables to ``child_env``'s."""
     work = root / "work"
     work.mkdir()
-    env = child_env(root)
+    child_environment = {**child_env(root), **(env or {})}
     job = {**job, "sandbox": sandbox_spec(job, root, timeout) if contain else None}
-    proc = subprocess.Popen(
-        [sys.executable, "-I", str(LAUNCHER), str(script)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=work,
-        env=env,
-        start_new_session=True,
-    )
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-I", str(LAUNCHER), str(script)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=work,
+            env=child_environment,
+            start_new_session=True,
+            pass_fds=pass_fds,
+        )
+    finally:
+        for fd in pass_fds:
+            os.close(fd)
     try:
         return _wait(proc, job, timeout)
     finally:
