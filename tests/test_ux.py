@@ -4,6 +4,7 @@ project, check's routing, explain, and a push with no chain to reach (CLI subpro
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -349,3 +350,21 @@ def test_no_op_help_still_imports_nothing_heavy() -> None:
     names = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
     for heavy in ("torch", "onnx", "bittensor", "numpy"):
         assert f"'{heavy}'" not in names
+
+
+def test_an_argument_that_is_not_utf8_is_one_line_exit_2(tmp_path: Path) -> None:
+    """A Linux path in another encoding (Latin-1 "dïst") is refused up front: gasbuild's records
+    (JSON, gas.lock, lock names) are UTF-8, and it used to fail deep in the cache's lock."""
+    out = os.fsdecode(b"d\xefst")
+    result = subprocess.run(
+        [sys.executable, "-m", "gasbuild", "build", "--out", out, "--no-smoke"],
+        cwd=tmp_path,  # refused before any gas.toml is looked for
+        capture_output=True,
+        text=True,
+        errors="replace",
+        env={**os.environ, "GASBUILD_CACHE_DIR": str(tmp_path / "cache")},
+    )
+    assert result.returncode == 2, result.stderr
+    assert "not valid UTF-8" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

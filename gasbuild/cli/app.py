@@ -207,6 +207,7 @@ def _run(group: click.Group, args: Sequence[str] | None, prog_name: str) -> int:
 def _run_guarded(group: click.Group, argv: list[str], prog_name: str, as_json: bool) -> int:
     """``_run``'s error policy around the command."""
     try:
+        _require_utf8(argv)
         # Without standalone mode click *returns* the code of an Exit instead of raising it.
         with _invoking(prog_name, argv):
             code = group.main(args=argv, prog_name=prog_name, standalone_mode=False)
@@ -239,6 +240,22 @@ def _run_guarded(group: click.Group, argv: list[str], prog_name: str, as_json: b
         _verbose_causes(error)
         return _failed(as_json, error, error.exit_code)
     return code if isinstance(code, int) else 0
+
+
+def _require_utf8(argv: Sequence[str]) -> None:
+    """Refuse an argument that is not valid UTF-8 (a Linux file name in another encoding
+    arrives as surrogate escapes): paths end up in JSON records, gas.lock and lock names, which
+    are UTF-8, so it would fail later with a traceback instead of now with a line."""
+    for arg in argv:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            from gasbuild.errors import UsageError
+
+            raise UsageError(
+                f"argument {arg.encode('utf-8', 'surrogateescape')!r} is not valid UTF-8",
+                hint="rename the file or folder, or pass a path that is valid UTF-8",
+            ) from None
 
 
 def _failed(as_json: bool, error: BaseException, code: int, message: str | None = None) -> int:
