@@ -445,3 +445,27 @@ def test_locate_reads_c_and_f_as_click_does(
         assert located == (ctx.params["directory"], ctx.params["manifest_file"])
     assert _fastpath.locate([*before, "check", *tokens]) is None
     assert _fastpath.locate(["--version", "build", *tokens]) is None
+
+
+def test_the_record_keeps_no_credential(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The record is a plain file beside gas.toml: a token or secret key in the environment is
+    kept as "set", never as its value, and the replay still answers with it set."""
+    secrets = {
+        "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY",
+        "AWS_SESSION_TOKEN": "FwoGZXIvYXdzEXAMPLESESSIONTOKEN",
+        "HF_TOKEN": "hf_exampleTOKENvalue0123456789",
+        "GASBUILD_WALLET_PASSWORD": "correct-horse-battery-staple",
+    }
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("GASBUILD_CACHE_DIR", str(tmp_path / "cache"))
+    proj = make_project(tmp_path)
+    settle(proj)
+    assert build_answered(proj)[1]
+    text = record_of(proj).read_text()
+    env = json.loads(text)["invocation"]["env"]
+    assert {env[name] for name in secrets} == {"<set>"}
+    for path in [*proj.rglob("*"), *(tmp_path / "cache").rglob("*")]:
+        if path.is_file():
+            data = path.read_bytes()
+            assert not any(v.encode() in data for v in secrets.values()), path

@@ -76,6 +76,9 @@ _ENV_NAMES = (
     "PYTHONWARNINGS",
 )
 _ENV_PREFIXES = ("GASBUILD_", "HF_", "AWS_", "FSSPEC_")
+# Names that may hold a credential: the record keeps only that they are set (see _secret).
+_SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "KEY", "CREDENTIAL", "SESSION", "AUTH")
+_SECRET_SET = "<set>"
 # The smoke test runs only when its child can import these (sandbox.runner.LOADER_MODULES), and
 # the ONNX checks use onnx/onnxruntime when present: where each would come from.
 _PROBED_MODULES = ("torch", "safetensors", "yaml", "onnx", "onnxruntime")
@@ -111,13 +114,23 @@ def invocation(command_line: CommandLine) -> dict[str, Any]:
         "cwd": os.getcwd(),
         "argv": [prog_name, *argv],
         "env": {
-            name: value
+            name: _SECRET_SET if _secret(name) else value
             for name, value in sorted(os.environ.items())
             if name in _ENV_NAMES or name.startswith(_ENV_PREFIXES)
         },
         "modules": {name: _module_origin(name) for name in _PROBED_MODULES},
         "terminal": _terminal(),
     }
+
+
+def _secret(name: str) -> bool:
+    """Whether a variable may hold a credential (``AWS_SECRET_ACCESS_KEY``, ``HF_TOKEN``, ...).
+
+    The record is a plain file in the project: such a value is never written to it, only that
+    it is set. That loses nothing: a no-op reads nothing remote, so a credential cannot change
+    its report, and a build that does need it is not a no-op."""
+    upper = name.upper()
+    return any(word in upper for word in _SECRET_WORDS)
 
 
 def _module_origin(name: str) -> str | None:
