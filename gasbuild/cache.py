@@ -33,7 +33,7 @@ from typing import Any
 from gasbuild._version import __version__
 from gasbuild.blobs import atomic_write, expand_user, stale_temp_files
 from gasbuild.errors import UserError
-from gasbuild.urls import is_url, redact_url
+from gasbuild.urls import error_text, is_url, redact_url
 
 CACHE_ENV = "GASBUILD_CACHE_DIR"
 # A stage's own temp names in tmp/ (besides blobs' ``.<name>.<pid>.<random>.tmp``): the
@@ -256,7 +256,7 @@ class Cache:
         except Exception as exc:  # any backend error: warn once, go on locally
             self._remote_broken = True
             self._warn(
-                f"remote cache {self.remote.shown}: {what} failed ({_short(exc)}); "
+                f"remote cache {self.remote.shown}: {what} failed ({error_text(exc)}); "
                 "going on with the local cache only"
             )
             return None
@@ -400,14 +400,6 @@ class Cache:
                 for path in sorted(base.rglob("*")):
                     if path.is_file():
                         yield ("tmp" if path.name.endswith(".tmp") else kind), path
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return _URL_IN_TEXT.sub(lambda m: redact_url(m.group()), text)[:200]
-
-
-_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -31,6 +31,21 @@ _SECRET_VALUE = re.compile(
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+
+
+def redact_urls_in(text: str) -> str:
+    """``text`` with every URL in it redacted (see :func:`redact_url`)."""
+    return _URL_IN_TEXT.sub(lambda m: redact_url(m.group()), text)
+
+
+def error_text(exc: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's text (its class name when it has none), every URL in
+    it redacted: fsspec backends and HTTP clients echo the URL they were given."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return redact_urls_in(text)[:limit]
+
+
 def links(url: str) -> list[str]:
     """The links of an fsspec URL chain, outermost first (one link for a plain URL)."""
     return url.split(CHAIN_SEPARATOR)

@@ -353,20 +353,12 @@ class _ChildThread:
         env: dict[str, str],
     ) -> None:
         self.run: ChildRun | None = None
-        self._thread = threading.Thread(
-            target=self._target, args=(job, root, timeout, pass_fds, env), daemon=True
-        )
-        self._thread.start()
 
-    def _target(
-        self,
-        job: dict[str, Any],
-        root: Path,
-        timeout: float,
-        pass_fds: tuple[int, ...],
-        env: dict[str, str],
-    ) -> None:
-        self.run = run_child(job, root, timeout, script=EVAL_CHILD, pass_fds=pass_fds, env=env)
+        def target() -> None:
+            self.run = run_child(job, root, timeout, script=EVAL_CHILD, pass_fds=pass_fds, env=env)
+
+        self._thread = threading.Thread(target=target, daemon=True)
+        self._thread.start()
 
     def wait(self, seconds: float) -> bool:
         """True once the child has ended."""

@@ -11,7 +11,6 @@ cache lacks; ``offline`` forbids that, ``refresh`` ignores the lock.
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from gasbuild.blobs import (
 )
 from gasbuild.cache import Cache, FileStat
 from gasbuild.errors import Location, SourceError, TransportError, display_path
-from gasbuild.urls import redact_url
+from gasbuild.urls import error_text, redact_url
 
 STAGE_VERSION = "1"
 DOWNLOAD_ATTEMPTS = 3
@@ -248,7 +247,7 @@ class UrlSource:
                 raise
             except Exception as exc:  # network faults of any backend: retried, bounded
                 if attempt == DOWNLOAD_ATTEMPTS:
-                    reason = _short(exc)
+                    reason = error_text(exc)
                     raise TransportError(
                         f"{self.key}: downloading {redact_url(self.url)} failed {attempt} times"
                         f" ({reason})",
@@ -300,15 +299,11 @@ def _download_once(
     shown = redact_url(source.url)
     try:
         fs, path = fsspec.core.url_to_fs(url)
-    except ImportError as exc:
-        raise SourceError(
-            f"{source.key}: {shown} needs an extra package ({_short(exc)})",
-            hint="pip install 'gasbuild[s3]' for s3://, 'gasbuild[hf]' for hf://",
-            location=source.location,
-        ) from None
+    except ImportError as exc:  # the backend's package (s3fs, huggingface_hub) is missing
+        raise _extra_missing(source, shown, exc) from None
     except (ValueError, TypeError, KeyError) as exc:  # an unknown protocol, a malformed URL
         raise SourceError(
-            f"{source.key}: {shown} is not a URL gasbuild can read ({_short(exc)})",
+            f"{source.key}: {shown} is not a URL gasbuild can read ({error_text(exc)})",
             hint="use https://, s3://, gs://, hf:// or a local path",
             location=source.location,
         ) from None
@@ -320,16 +315,12 @@ def _download_once(
         ) from None
     except PermissionError as exc:
         raise SourceError(
-            f"{source.key}: access to {shown} was refused ({_short(exc)})",
+            f"{source.key}: access to {shown} was refused ({error_text(exc)})",
             hint="set the backend's credentials in the environment (AWS_*, HF_TOKEN, ...)",
             location=source.location,
         ) from None
-    except ImportError as exc:
-        raise SourceError(
-            f"{source.key}: {shown} needs an extra package ({_short(exc)})",
-            hint="pip install 'gasbuild[s3]' for s3://, 'gasbuild[hf]' for hf://",
-            location=source.location,
-        ) from None
+    except ImportError as exc:  # the backend's package (s3fs, huggingface_hub) is missing
+        raise _extra_missing(source, shown, exc) from None
     size = info.get("size")
     for name in ("ETag", "etag", "VersionId", "version_id"):
         if info.get(name):
@@ -357,6 +348,15 @@ def resolve_url(url: str) -> tuple[str, dict[str, Any]]:
     from gasbuild.stages.hfresolve import resolve_hf
 
     return resolve_hf(url)
+
+
+def _extra_missing(source: UrlSource, shown: str, exc: ImportError) -> SourceError:
+    """fsspec imports a protocol's backend when the URL is parsed or first used."""
+    return SourceError(
+        f"{source.key}: {shown} needs an extra package ({error_text(exc)})",
+        hint="pip install 'gasbuild[s3]' for s3://, 'gasbuild[hf]' for hf://",
+        location=source.location,
+    )
 
 
 def _stream_into_store(
@@ -407,15 +407,6 @@ def _stream_into_store(
         tmp.unlink(missing_ok=True)
         if bar:
             bar.finish()
-
-
-def _short(exc: BaseException) -> str:
-    """The first line of an exception's text, URLs in it redacted (backends echo the URL)."""
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return _URL_IN_TEXT.sub(lambda m: redact_url(m.group()), text)[:200]
-
-
-_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
 
 
 def make_source(
