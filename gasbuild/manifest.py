@@ -812,6 +812,8 @@ def _settings_errors(project: Project) -> Iterator[ManifestError]:
         "publish.mirror": manifest.publish.mirror,
         "network.upload_url": manifest.network.upload_url,
         "network.chain_endpoint": manifest.network.chain_endpoint,
+        # a local folder or a URL; as a URL it is echoed in messages and committed with gas.toml
+        "eval.data": manifest.eval.data if is_url(manifest.eval.data or "") else None,
     }
     for key, url in urls.items():
         problem = None if url is None else url_secret_problem(url)

@@ -364,6 +364,21 @@ def test_missing_s3_data_is_one_line_exit_2(
     assert not any((Path(os.environ["GASBUILD_CACHE_DIR"]) / "eval-data").glob("*/*"))
 
 
+def test_a_signed_data_url_is_never_echoed_nor_cached(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--data`` is not checked like gas.toml's URLs (it is typed, not committed), but its
+    query is masked in every message, and the cache keeps nothing of it."""
+    secret = "Xamz0SignatureNotToBePrinted"
+    image = str(project / "dist" / "image_detector.zip")
+    url = f"{(project / 'data').as_uri()}?X-Amz-Signature={secret}"
+    code, out, err = eval_run(capsys, image, "--data", url)
+    assert code == 2 and out["ok"] is False and "X-Amz-Signature=***" in err
+    assert secret not in err + json.dumps(out)
+    cache = Path(os.environ["GASBUILD_CACHE_DIR"])
+    assert all(secret.encode() not in p.read_bytes() for p in cache.rglob("*") if p.is_file())
+
+
 def test_file_url_is_mirrored_like_any_url(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

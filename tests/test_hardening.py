@@ -355,6 +355,7 @@ def test_credentials_in_weights_urls_are_refused_and_never_leak(
         ('[cache]\nremote = "s3://AKIAKEY:{s}@bucket/c"\n', "cache.remote embeds credentials"),
         ('[cache]\ndir = "s3://AKIAKEY:{s}@bucket/c"\n', "cache.dir is a URL"),
         ('[publish]\nmirror = "s3://bucket/m?token={s}"\n', "publish.mirror carries"),
+        ('[eval]\ndata = "s3://bucket/d?token={s}"\n', "eval.data carries"),
     ],
 )
 def test_credentials_in_settings_are_refused(

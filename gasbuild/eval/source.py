@@ -15,16 +15,13 @@ from typing import TYPE_CHECKING
 
 from gasbuild.blobs import expand_user
 from gasbuild.errors import SourceError, UsageError
+from gasbuild.urls import error_text, is_url, redact_url, redact_urls_in
 
 if TYPE_CHECKING:
     from gasbuild.cache import Cache
     from gasbuild.manifest import Project
 
 COMPLETE = ".complete"
-
-
-def is_url(text: str) -> bool:
-    return "://" in text
 
 
 def project_data_dir(project: Project | None, given: str | None, cache: Cache | None) -> Path:
@@ -52,7 +49,7 @@ def resolve(text: str, base: Path, cache: Cache | None) -> Path:
             )
         return path
     if cache is None:
-        raise UsageError(f"data URL {text} needs the cache", hint="drop --no-cache")
+        raise UsageError(f"data URL {redact_url(text)} needs the cache", hint="drop --no-cache")
     target = cache.root / "eval-data" / hashlib.sha256(text.encode()).hexdigest()[:32]
     if (target / COMPLETE).is_file():
         return target
@@ -60,8 +57,11 @@ def resolve(text: str, base: Path, cache: Cache | None) -> Path:
 
 
 def _mirror(url: str, target: Path, cache: Cache) -> Path:
+    """Copy the data behind ``url`` into ``target``. Messages and the marker show the URL
+    redacted: a signed URL's query or a ``user:password@`` is never printed nor cached."""
     import fsspec
 
+    shown = redact_url(url)
     with cache.lock(f"eval-data {url}"):
         if (target / COMPLETE).is_file():
             return target
@@ -72,15 +72,16 @@ def _mirror(url: str, target: Path, cache: Cache) -> Path:
             fs.get(path.rstrip("/") + "/", str(target) + "/", recursive=True)
         except ImportError as exc:
             raise SourceError(
-                f"data URL {url}: {exc}", hint="pip install 'gasbuild[hf]' or 'gasbuild[s3]'"
+                f"data URL {shown}: {error_text(exc)}",
+                hint="pip install 'gasbuild[hf]' or 'gasbuild[s3]'",
             ) from None
         except Exception as exc:  # any backend's error: one line
             shutil.rmtree(target, ignore_errors=True)
-            raise _copy_error(url, exc) from None
+            raise _copy_error(shown, exc) from None
         if not any(p.is_file() for p in target.rglob("*")):
             shutil.rmtree(target, ignore_errors=True)
-            raise SourceError(f"data URL {url}: holds no files", hint=_WHERE_HINT)
-        (target / COMPLETE).write_text(url + "\n")
+            raise SourceError(f"data URL {shown}: holds no files", hint=_WHERE_HINT)
+        (target / COMPLETE).write_text(shown + "\n")
     return target
 
 
@@ -91,25 +92,25 @@ _WHERE_HINT = "the URL names the folder holding <modality>/<class>/ (gasbuild ev
 _NETWORK_ERRORS = frozenset({"NetworkError", "TimeoutException", "EndpointConnectionError"})
 
 
-def _copy_error(url: str, exc: Exception) -> SourceError:
+def _copy_error(shown: str, exc: Exception) -> SourceError:
     """A backend's failure as one line: not found, unreachable, or whatever it said.
 
     s3fs and fsspec's local and memory filesystems raise FileNotFoundError for a missing bucket,
     prefix or folder (its text is sometimes only the path list); huggingface_hub raises a
     ConnectionError subclass when offline (``HF_HUB_OFFLINE=1``), httpx's when unreachable.
     """
-    said = " ".join(str(exc).split())[:200]
+    said = redact_urls_in(" ".join(str(exc).split()))[:200]
     if isinstance(exc, FileNotFoundError):
         detail = "" if said.startswith("[") or not said else f" ({said})"
-        return SourceError(f"data URL {url}: not found{detail}", hint=_WHERE_HINT)
+        return SourceError(f"data URL {shown}: not found{detail}", hint=_WHERE_HINT)
     if isinstance(exc, ConnectionError | TimeoutError) or _NETWORK_ERRORS & {
         c.__name__ for c in type(exc).__mro__
     }:
         return SourceError(
-            f"data URL {url}: cannot reach it ({said or type(exc).__name__})",
+            f"data URL {shown}: cannot reach it ({said or type(exc).__name__})",
             hint="check the network; once copied, the data is read from the cache",
         )
     return SourceError(
-        f"data URL {url}: cannot copy it ({said or type(exc).__name__})",
+        f"data URL {shown}: cannot copy it ({said or type(exc).__name__})",
         hint="check the URL and the backend's credentials (AWS_* for s3://, HF_TOKEN for hf://)",
     )
