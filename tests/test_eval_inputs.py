@@ -301,29 +301,10 @@ def test_corrupt_video_file_is_one_warning_line(project: Path, tmp_path: Path) -
 # Data behind URLs
 
 
-@pytest.fixture
-def bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Any]]:
-    """A fresh bucket on moto's server; yields its name and an s3fs filesystem on it."""
-    s3fs = pytest.importorskip("s3fs")
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": s3_endpoint,
-    }.items():
-        monkeypatch.setenv(key, value)
-    s3fs.S3FileSystem.clear_instance_cache()
-    fs = s3fs.S3FileSystem(skip_instance_cache=True)
-    name = f"evaldata-{os.getpid()}-{len(fs.ls(''))}"
-    fs.mkdir(name)
-    yield name, fs
-    s3fs.S3FileSystem.clear_instance_cache()
-
-
 def test_s3_data_is_copied_once_then_read_from_the_cache(
-    project: Path, bucket: tuple[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    project: Path, s3_bucket: tuple[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    name, fs = bucket
+    name, fs = s3_bucket
     fs.put(str(project / "data") + "/", f"{name}/sets/v1/", recursive=True)
     assert fs.find(f"{name}/sets/v1/image/real")
     image = str(project / "dist" / "image_detector.zip")
@@ -350,9 +331,9 @@ def test_s3_data_is_copied_once_then_read_from_the_cache(
 
 @pytest.mark.parametrize("where", ["missing-bucket", "missing-prefix"])
 def test_missing_s3_data_is_one_line_exit_2(
-    project: Path, bucket: tuple[str, Any], capsys: pytest.CaptureFixture[str], where: str
+    project: Path, s3_bucket: tuple[str, Any], capsys: pytest.CaptureFixture[str], where: str
 ) -> None:
-    name, fs = bucket
+    name, fs = s3_bucket
     fs.pipe_file(f"{name}/other/image/real/0.png", b"x")
     url = f"s3://no-such-{name}/sets" if where == "missing-bucket" else f"s3://{name}/sets/v9"
     code, out, err = eval_run(capsys, str(project / "dist" / "image_detector.zip"), "--data", url)

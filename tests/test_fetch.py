@@ -6,6 +6,7 @@ import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,23 +33,11 @@ def _fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
-    import s3fs
-
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": s3_endpoint,
-    }.items():
-        monkeypatch.setenv(key, value)
-    s3fs.S3FileSystem.clear_instance_cache()
-    fs = s3fs.S3FileSystem(skip_instance_cache=True)
-    bucket = f"bkt-{os.getpid()}-{len(fs.ls('')) if fs.exists('') else 0}"
-    fs.mkdir(bucket)
+def s3(s3_bucket: tuple[str, Any]) -> str:
+    """A bucket holding the test weights at models/w.safetensors; its name."""
+    bucket, fs = s3_bucket
     fs.pipe_file(f"{bucket}/models/w.safetensors", PAYLOAD)
-    yield bucket
-    s3fs.S3FileSystem.clear_instance_cache()
+    return bucket
 
 
 def _url_fetch(url: str, cache: Cache, **kwargs: object) -> fetch.Fetched:
