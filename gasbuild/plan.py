@@ -175,9 +175,7 @@ def check(project: Project, cache: Cache, options: BuildOptions) -> list[tuple[s
             reports.append((label, early))  # model.py was not exported: these say why
             continue
         origin = display_path(out_dir / zip_name(target.modality))
-        running = "checking and smoke-testing" if options.smoke else "checking"
-        with options.step(f"{target.modality}: {running} (cached results are reused)"):
-            findings, _ = _validate(target, prepared.entries, cache, options, origin)
+        findings, _ = _validate(target, prepared.entries, cache, options, origin)
         # No zip is read or written: the model is named by its table, each finding by the
         # file it is about (model.py, gas.toml, the weights).
         reports.append((label, early + located.locate(project, target, prepared.entries, findings)))
@@ -259,9 +257,7 @@ def _build_model(
 
     zip_path = out_dir / zip_name(target.modality)
     origin = display_path(zip_path)
-    running = "checking and smoke-testing" if options.smoke else "checking"
-    with options.step(f"{target.modality}: {running} (cached results are reused)"):
-        findings, hit = _validate(target, entries, cache, options, origin)
+    findings, hit = _validate(target, entries, cache, options, origin)
     stages.append(StageRun("validate", hit))
     if on_findings is not None and findings:  # at the files edited: the zip is not written
         on_findings(origin, located.locate(project, target, entries, findings))
@@ -714,6 +710,19 @@ def _export_warnings(
 
 
 def _validate(
+    target: ModelTarget,
+    entries: list[Entry],
+    cache: Cache,
+    options: BuildOptions,
+    origin: str,
+) -> tuple[list[Finding], bool]:
+    """The checks of one model (cached), shown as a step: the smoke test may take minutes."""
+    running = "checking and smoke-testing" if options.smoke else "checking"
+    with options.step(f"{target.modality}: {running} (cached results are reused)"):
+        return _validate_entries(target, entries, cache, options, origin)
+
+
+def _validate_entries(
     target: ModelTarget,
     entries: list[Entry],
     cache: Cache,
